@@ -1,0 +1,88 @@
+"""Atomic file writing: every long output goes to a temp file in the same folder, then a rename.
+
+A run that is stopped half-way never leaves a half-written PNG, GIF, JSON or `.npy` behind, so a
+sweep can resume by skipping the files that already exist.
+"""
+
+import contextlib
+import json
+import os
+import tempfile
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path next to `path`; renames it onto `path` if the block succeeds.
+
+    The temporary name keeps the file's extension, so writers that pick a format by extension
+    (Pillow, matplotlib) still do.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    suffix = os.path.splitext(path)[1]
+    handle, tmp_path = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
+    os.close(handle)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+
+
+def save_image(path, image):
+    """Saves a uint8 array (H, W), (H, W, 3) or (H, W, 4) as an image file (format by extension)."""
+    from PIL import Image
+
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"save_image wants a uint8 array, got dtype {image.dtype}")
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp)
+
+
+def save_gif(path, frames, duration_ms=100, loop=0):
+    """Saves a list of uint8 arrays (H, W) or (H, W, 3), all the same shape, as an animated GIF."""
+    from PIL import Image
+
+    if len(frames) == 0:
+        raise ValueError("save_gif needs at least one frame")
+    images = [Image.fromarray(np.asarray(frame, dtype=np.uint8)) for frame in frames]
+    with atomic_path(path) as tmp:
+        images[0].save(
+            tmp, save_all=True, append_images=images[1:], duration=duration_ms, loop=loop
+        )
+
+
+def save_figure(path, figure, dpi=100):
+    """Saves a matplotlib figure and closes it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=dpi, bbox_inches="tight")
+    plt.close(figure)
+
+
+def save_json(path, obj):
+    """Writes `obj` as indented JSON."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+
+
+def save_npy(path, array):
+    """Writes one array as `.npy`."""
+    with atomic_path(path) as tmp:
+        np.save(tmp, np.asarray(array))
+
+
+def save_text(path, text):
+    """Writes a text file (an index, a record)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            f.write(text)
