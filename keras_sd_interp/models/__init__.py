@@ -1,0 +1,53 @@
+"""The U-Net and the pipelines: configs, the rebuilt U-Net, weight loading.
+
+    unet = load_unet("tiny")                       # bundled small model (random until trained)
+    unet = load_unet("sd14", weights_dir="/data")  # SD v1.4 from keras-cv's .h5 files
+"""
+
+from keras_sd_interp.models.config import PRESETS, SD14, TINY, UNetConfig, get_config
+from keras_sd_interp.models.unet import SDUNet
+
+# Default image size and context length of each preset.
+DEFAULT_SIZES = {"sd14": (512, 512, 77), "tiny": (32, 64, 8)}
+
+
+def load_unet(
+    model="tiny", img_height=None, img_width=None, max_text_length=None, weights_dir=None,
+    random_weights=False,
+):
+    """Builds the rebuilt U-Net of a preset and loads its weights.
+
+    Args:
+        model: "sd14" or "tiny".
+        img_height, img_width: image size in pixels (default: the preset's, 512x512 / 32x64).
+        max_text_length: context length (default 77 for sd14, 8 for tiny; 0 is the paper's).
+        weights_dir: sd14 only: directory with keras-cv's `.h5` files (None: download them).
+        random_weights: skip loading (tests, benchmarks, topology-only work).
+
+    Returns:
+        SDUNet with inputs [latent, timestep_embedding, context] and output the noise estimate.
+    """
+    config = get_config(model)
+    height, width, length = DEFAULT_SIZES[config.name]
+    unet = SDUNet(
+        img_height or height,
+        img_width or width,
+        length if max_text_length is None else max_text_length,
+        config=config,
+    )
+    if not random_weights:
+        _load_weights(unet, config, weights_dir)
+    return unet
+
+
+def _load_weights(unet, config, weights_dir):
+    if config.name == "sd14":
+        from keras_sd_interp.models.weights import sd14_weight_path
+
+        unet.load_weights(sd14_weight_path("diffusion_model", weights_dir))
+    elif config.name == "tiny":
+        from keras_sd_interp.models.bundled import load_tiny_unet_weights
+
+        load_tiny_unet_weights(unet)
+    else:
+        raise ValueError(f"no weights known for config {config.name!r}: pass random_weights=True")

@@ -16,6 +16,7 @@ What changes:
 `site_name` is None until `unet.assign_site_names` names the layers by position.
 """
 
+import tensorflow as tf
 from keras import layers
 from keras import ops
 from keras_cv.src.models.stable_diffusion import diffusion_model as kcv_unet
@@ -141,7 +142,7 @@ class CrossAttention(kcv_unet.CrossAttention):
         q = ops.transpose(q, (0, 2, 1, 3))  # (batch, heads, queries, head_size)
         k = ops.transpose(k, (0, 2, 3, 1))  # (batch, heads, head_size, keys)
         v = ops.transpose(v, (0, 2, 1, 3))  # (batch, heads, keys, head_size)
-        probs = ops.softmax(ops.matmul(q, k) * self.scale, axis=-1)
+        probs = tf.nn.softmax(ops.matmul(q, k) * self.scale, axis=-1)
         probs = site(_sub_site(self, "probs"), probs)
         attended = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))
         attended = ops.reshape(attended, (batch, queries, self.num_heads * self.head_size))
