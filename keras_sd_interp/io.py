@@ -35,10 +35,15 @@ def atomic_path(path):
 
 
 def save_image(path, image):
-    """Saves a uint8 array (H, W), (H, W, 3) or (H, W, 4) as an image file (format by extension)."""
+    """Saves a uint8 array (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) as an image file.
+
+    The format follows the extension (.png, .jpg, ...).
+    """
     from PIL import Image
 
     image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
     if image.dtype != np.uint8:
         raise ValueError(f"save_image wants a uint8 array, got dtype {image.dtype}")
     with atomic_path(path) as tmp:

@@ -33,7 +33,7 @@ def check_inventory(unet, widths):
 
 
 def test_tiny_inventory(tiny_unet):
-    check_inventory(tiny_unet, (32, 64, 128))
+    check_inventory(tiny_unet, (32, 64, 96))
     assert taps.conv_kernel(tiny_unet, 9).shape == (3, 3, 64, 64)
 
 

@@ -51,3 +51,28 @@ def _load_weights(unet, config, weights_dir):
         load_tiny_unet_weights(unet)
     else:
         raise ValueError(f"no weights known for config {config.name!r}: pass random_weights=True")
+
+
+def load_pipeline(
+    model="tiny", img_height=None, img_width=None, weights_dir=None, random_weights=False,
+    jit_compile=False,
+):
+    """A text-to-image pipeline (keras-cv's StableDiffusion API) with the rebuilt U-Net.
+
+    Attributes of the result: `diffusion_model` (SDUNet, context length 77 for sd14),
+    `decoder` (latent (b, H/f, W/f, 4) -> image in [-1, 1], (b, H, W, C): C = 3 for sd14,
+    1 for tiny), `text_encoder`, `tokenizer`, `config`, `img_height`, `img_width`, and
+    `text_to_image(prompt, batch_size, num_steps, unconditional_guidance_scale, seed)`.
+    """
+    config = get_config(model)
+    height, width, _ = DEFAULT_SIZES[config.name]
+    if config.name == "sd14":
+        from keras_sd_interp.models.pipeline import SD14Pipeline
+
+        return SD14Pipeline(
+            img_height or height, img_width or width, weights_dir=weights_dir,
+            jit_compile=jit_compile, random_weights=random_weights,
+        )
+    from keras_sd_interp.models.tiny import TinyPipeline
+
+    return TinyPipeline(img_height or height, img_width or width, random_weights=random_weights)

@@ -57,7 +57,7 @@ SD14 = UNetConfig(name="sd14")
 
 TINY = UNetConfig(
     name="tiny",
-    channels=(32, 64, 128),
+    channels=(32, 64, 96),
     num_heads=4,
     context_dim=64,
     time_embedding_dim=32,

@@ -1,0 +1,24 @@
+"""Prints the U-Net's layers, its 52 3x3 convs and every tappable site with its shape.
+
+    python scripts/inspect_unet.py --model=tiny
+    python scripts/inspect_unet.py --model=sd14 --random_weights --img_height=256 --img_width=256
+"""
+
+from absl import app
+from absl import flags
+
+from keras_sd_interp import cli
+from keras_sd_interp import unet_report
+
+cli.define_model_flags()
+flags.DEFINE_integer("max_text_length", None, "Context length (default 77 sd14, 8 tiny).")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    print(unet_report.report(cli.unet_from_flags(FLAGS, FLAGS.max_text_length)))
+
+
+if __name__ == "__main__":
+    app.run(main)
