@@ -1,0 +1,48 @@
+"""Measures the shipped DDPM and judge; writes the numbers (JSON) and their figures.
+
+  nice -n 10 python benchmarks/ddpm_eval.py --num_samples=1000 --batch_size=200
+"""
+
+import os
+import time
+
+from absl import app, flags
+
+from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
+from keras_sd_interp.ddpm.evaluate import evaluate_ddpm, judge_test_accuracy
+from keras_sd_interp.ddpm.pretrained import load_ddpm
+from keras_sd_interp.ddpm.sampler import Sampler
+from keras_sd_interp.io import save_figure, save_json
+from keras_sd_interp.judge.judge import load_judge, predict_classes
+from keras_sd_interp.plotting.ddpm import agreement_figure, image_grid_figure
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("num_samples", 1000, "Samples for the Frechet judge distance.")
+flags.DEFINE_integer("batch_size", 200, "Chains per batch; the first batch runs the jumps.")
+flags.DEFINE_integer("seed", 0, "Seed of the first batch (batch k uses seed + k).")
+flags.DEFINE_float("max_jump_beta", 0.5, "Largest beta of a jump.")
+flags.DEFINE_string("out_dir", "figures/ddpm", "Where the JSON and the figures go.")
+
+
+def main(argv):
+    del argv
+    started = time.time()
+    model, train_betas, _ = load_ddpm()
+    judge = load_judge()
+    results, arrays = evaluate_ddpm(Sampler(model, train_betas), judge, FLAGS.num_samples,
+                                    FLAGS.batch_size, max_jump_beta=FLAGS.max_jump_beta,
+                                    seed=FLAGS.seed)
+    results["judge_test_accuracy"] = judge_test_accuracy(judge)
+    results["seconds"] = time.time() - started
+    save_json(os.path.join(FLAGS.out_dir, "ddpm_eval.json"), results)
+    experiment = results["jump_experiment"]
+    save_figure(os.path.join(FLAGS.out_dir, "jump_agreement.png"),
+                agreement_figure(experiment["jump_points"], arrays["shares"], experiment["num_chains"]))
+    grid = arrays["samples"][:40]
+    titles = [CLASS_NAMES[c] for c in predict_classes(judge, grid)[0]]
+    save_figure(os.path.join(FLAGS.out_dir, "samples.png"), image_grid_figure(grid, titles))
+    print(results)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,144 @@
+"""Training the DDPM noise predictor with the simple L2 loss, resumable from per-epoch checkpoints.
+
+A checkpoint directory holds `model.weights.h5`, `optimizer.npz` and `state.json` (epochs done,
+loss per epoch, seconds per epoch, the run's settings). Each file is replaced atomically after
+every epoch, so a run stopped at any moment resumes from the last finished epoch.
+"""
+
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from keras_sd_interp.data.fashion_mnist import load_fashion_mnist, to_model_range
+from keras_sd_interp.ddpm.diffusion import q_sample, schedule_constants
+from keras_sd_interp.ddpm.schedules import get_schedule
+from keras_sd_interp.ddpm.unet import build_unet
+from keras_sd_interp.ddpm.weights import save_weights_atomic
+from keras_sd_interp.io import atomic_path, save_json
+
+WEIGHTS_FILE = "model.weights.h5"
+OPTIMIZER_FILE = "optimizer.npz"
+STATE_FILE = "state.json"
+
+
+def make_train_step(model, optimizer, alphas_cumprod, generator):
+    """Returns a compiled step: clean images (B, 28, 28, 1) in [-1, 1] -> mean squared noise error."""
+    alphas_cumprod = tf.constant(alphas_cumprod, tf.float32)
+    num_timesteps = int(alphas_cumprod.shape[0])
+
+    @tf.function(jit_compile=True)
+    def train_step(x0):
+        batch = tf.shape(x0)[0]
+        flip = generator.uniform([batch, 1, 1, 1]) < 0.5  # The example's random horizontal flip.
+        x0 = tf.where(flip, tf.reverse(x0, axis=[2]), x0)
+        timesteps = generator.uniform([batch], 0, num_timesteps, dtype=tf.int32)
+        noise = generator.normal(tf.shape(x0))
+        x_t = q_sample(x0, timesteps, noise, alphas_cumprod)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(model([x_t, timesteps], training=True) - noise))
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return loss
+
+    return train_step
+
+
+def _save_checkpoint(checkpoint_dir, model, optimizer, generator, state):
+    save_weights_atomic(model, os.path.join(checkpoint_dir, WEIGHTS_FILE))
+    arrays = {f"var_{i}": v.numpy() for i, v in enumerate(optimizer.variables)}
+    arrays["generator_state"] = generator.state.numpy()
+    with atomic_path(os.path.join(checkpoint_dir, OPTIMIZER_FILE)) as tmp:
+        np.savez(tmp, **arrays)
+    save_json(os.path.join(checkpoint_dir, STATE_FILE), state)  # Written last: marks the epoch done.
+
+
+def _restore_checkpoint(checkpoint_dir, model, optimizer, generator):
+    """Loads a checkpoint if one exists; returns its state dict, or None."""
+    state_path = os.path.join(checkpoint_dir, STATE_FILE)
+    if not os.path.exists(state_path):
+        return None
+    with open(state_path) as f:
+        state = json.load(f)
+    model.load_weights(os.path.join(checkpoint_dir, WEIGHTS_FILE))
+    with np.load(os.path.join(checkpoint_dir, OPTIMIZER_FILE)) as arrays:
+        for i, variable in enumerate(optimizer.variables):
+            variable.assign(arrays[f"var_{i}"])
+        generator.reset(arrays["generator_state"])
+    return state
+
+
+def train_ddpm(
+    checkpoint_dir,
+    epochs=5,
+    batch_size=128,
+    learning_rate=1e-3,
+    timesteps=300,
+    schedule="linear",
+    dim=16,
+    seed=0,
+    max_minutes=None,
+    max_steps_per_epoch=None,
+    data_dir=None,
+):
+    """Trains (or resumes training of) the DDPM on the real Fashion-MNIST training set.
+
+    Stops after `epochs` epochs, or earlier when the next epoch would end past `max_minutes`
+    of training time (counted over all runs). `max_steps_per_epoch` shortens epochs for tests.
+
+    Returns (model, state): the Keras U-Net and the dict saved in `state.json`.
+    """
+    images, _ = load_fashion_mnist("train", data_dir=data_dir)
+    x0_all = to_model_range(images)
+    betas = get_schedule(schedule, timesteps)
+    constants = schedule_constants(betas)
+
+    keras.utils.set_random_seed(seed)
+    model = build_unet(dim=dim)
+    optimizer = keras.optimizers.Adam(learning_rate, global_clipnorm=1.0)
+    optimizer.build(model.trainable_variables)
+    generator = tf.random.Generator.from_seed(seed)
+    settings = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                    timesteps=timesteps, schedule=schedule, dim=dim, seed=seed,
+                    train_images=int(len(x0_all)))
+
+    state = _restore_checkpoint(checkpoint_dir, model, optimizer, generator)
+    if state is None:
+        state = {"settings": settings, "epochs_done": 0, "epoch_loss": [], "epoch_seconds": []}
+    elif state["settings"]["dim"] != dim or state["settings"]["timesteps"] != timesteps:
+        raise ValueError(f"Checkpoint in {checkpoint_dir} was made with {state['settings']}; "
+                         f"this run asks for dim={dim}, timesteps={timesteps}")
+
+    train_step = make_train_step(model, optimizer, constants["alphas_cumprod"], generator)
+    steps_per_epoch = len(x0_all) // batch_size
+    if max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, max_steps_per_epoch)
+
+    while state["epochs_done"] < epochs:
+        epoch = state["epochs_done"]
+        spent_minutes = sum(state["epoch_seconds"]) / 60
+        if max_minutes and state["epoch_seconds"]:
+            if spent_minutes + max(state["epoch_seconds"]) / 60 > max_minutes:
+                print(f"Stopping: {spent_minutes:.1f} min spent; another epoch would pass {max_minutes}")
+                break
+        order = np.random.default_rng([seed, epoch]).permutation(len(x0_all))
+        started = time.time()
+        losses = []
+        progress = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{epochs}", mininterval=5)
+        for step in progress:
+            batch = x0_all[order[step * batch_size:(step + 1) * batch_size]]
+            losses.append(float(train_step(tf.constant(batch))))
+            if step % 20 == 0:
+                progress.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        state["epochs_done"] = epoch + 1
+        state["epoch_loss"].append(float(np.mean(losses)))
+        state["last_100_steps_loss"] = float(np.mean(losses[-100:]))
+        state["epoch_seconds"].append(time.time() - started)
+        _save_checkpoint(checkpoint_dir, model, optimizer, generator, state)
+        print(f"epoch {epoch + 1}: loss {state['epoch_loss'][-1]:.4f}, "
+              f"{state['epoch_seconds'][-1]:.0f} s, checkpoint in {checkpoint_dir}")
+    return model, state

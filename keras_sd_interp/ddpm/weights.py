@@ -1,0 +1,61 @@
+"""Keras weight files: atomic saving, and the small float16 files shipped in `assets/`.
+
+Keras 3 insists that weight files end in `.weights.h5`, while `io.atomic_path` keeps only the
+last extension of its temporary name, so saving goes through a second, well-named temp file.
+"""
+
+import os
+
+import h5py
+import numpy as np
+
+from keras_sd_interp.io import atomic_path
+
+
+def save_weights_atomic(model, path):
+    """Saves `model`'s weights to `path` (must end in `.weights.h5`) through a temp file and a rename."""
+    path = os.fspath(path)
+    if not path.endswith(".weights.h5"):
+        raise ValueError(f"Keras 3 weight files must end in '.weights.h5', got {path!r}")
+    with atomic_path(path) as tmp:
+        keras_named_tmp = tmp[: -len(".h5")] + ".weights.h5"
+        try:
+            model.save_weights(keras_named_tmp)
+            os.replace(keras_named_tmp, tmp)
+        finally:
+            if os.path.exists(keras_named_tmp):
+                os.remove(keras_named_tmp)
+
+
+def save_float16_weights(model, path):
+    """Saves `model`'s weights as a float16 `.weights.h5` (half the size; for shipped assets).
+
+    Loading casts them back to float32: `load_weights_checked` works on either kind of file.
+    """
+    save_weights_atomic(model, path)
+    with h5py.File(path, "r+") as f:
+        datasets = []
+        f.visititems(lambda name, item: datasets.append(name) if isinstance(item, h5py.Dataset) else None)
+        for name in datasets:
+            values = f[name][()]
+            if np.asarray(values).dtype == np.float32:
+                del f[name]
+                f.create_dataset(name, data=np.asarray(values, np.float16))
+
+
+def load_weights_checked(model, path, what="model"):
+    """Loads a `.weights.h5` file into `model`, with one clear error when it is missing or corrupt."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} weight file {path!r} does not exist")
+    try:
+        with h5py.File(path, "r"):
+            pass
+        model.load_weights(path)
+    except Exception as error:
+        raise ValueError(
+            f"{what} weight file {path!r} is corrupt or does not match the model "
+            f"({type(error).__name__}: {str(error)[:200]}); expected a Keras 3 `.weights.h5` "
+            f"file saved from the same architecture"
+        ) from error
+    return model

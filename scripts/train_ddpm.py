@@ -1,0 +1,32 @@
+"""Trains the Fashion-MNIST DDPM; rerunning with the same --checkpoint_dir resumes.
+
+  nice -n 10 python scripts/train_ddpm.py --checkpoint_dir=runs/ddpm --epochs=5 --max_minutes=58
+"""
+
+from absl import app, flags
+
+from keras_sd_interp.ddpm.train import train_ddpm
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("checkpoint_dir", "runs/ddpm", "Where per-epoch checkpoints go (and resume from).")
+flags.DEFINE_integer("epochs", 5, "Epochs over the 60,000 training images.")
+flags.DEFINE_integer("batch_size", 128, "Images per step.")
+flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
+flags.DEFINE_integer("timesteps", 300, "Diffusion steps T.")
+flags.DEFINE_enum("schedule", "linear", ["linear", "cosine", "quadratic", "sigmoid"], "Beta schedule.")
+flags.DEFINE_integer("dim", 16, "Base channels of the U-Net.")
+flags.DEFINE_integer("seed", 0, "Seed for weights, shuffling, timesteps and noise.")
+flags.DEFINE_float("max_minutes", None, "Stop before an epoch that would end past this many minutes.")
+flags.DEFINE_string("data_dir", None, "Folder with the Fashion-MNIST IDX files (default: search).")
+
+
+def main(argv):
+    del argv
+    train_ddpm(FLAGS.checkpoint_dir, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
+               learning_rate=FLAGS.learning_rate, timesteps=FLAGS.timesteps,
+               schedule=FLAGS.schedule, dim=FLAGS.dim, seed=FLAGS.seed,
+               max_minutes=FLAGS.max_minutes, data_dir=FLAGS.data_dir)
+
+
+if __name__ == "__main__":
+    app.run(main)
