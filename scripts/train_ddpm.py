@@ -16,6 +16,7 @@ flags.DEFINE_integer("timesteps", 300, "Diffusion steps T.")
 flags.DEFINE_enum("schedule", "linear", ["linear", "cosine", "quadratic", "sigmoid"], "Beta schedule.")
 flags.DEFINE_integer("dim", 16, "Base channels of the U-Net.")
 flags.DEFINE_integer("seed", 0, "Seed for weights, shuffling, timesteps and noise.")
+flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch (default: the whole set).")
 flags.DEFINE_float("max_minutes", None, "Stop before an epoch that would end past this many minutes.")
 flags.DEFINE_string("data_dir", None, "Folder with the Fashion-MNIST IDX files (default: search).")
 
@@ -25,7 +26,8 @@ def main(argv):
     train_ddpm(FLAGS.checkpoint_dir, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
                learning_rate=FLAGS.learning_rate, timesteps=FLAGS.timesteps,
                schedule=FLAGS.schedule, dim=FLAGS.dim, seed=FLAGS.seed,
-               max_minutes=FLAGS.max_minutes, data_dir=FLAGS.data_dir)
+               max_minutes=FLAGS.max_minutes,
+               max_steps_per_epoch=FLAGS.steps_per_epoch, data_dir=FLAGS.data_dir)
 
 
 if __name__ == "__main__":

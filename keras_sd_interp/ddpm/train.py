@@ -26,12 +26,15 @@ OPTIMIZER_FILE = "optimizer.npz"
 STATE_FILE = "state.json"
 
 
-def make_train_step(model, optimizer, alphas_cumprod, generator):
-    """Returns a compiled step: clean images (B, 28, 28, 1) in [-1, 1] -> mean squared noise error."""
+def make_train_step(model, optimizer, alphas_cumprod, generator, jit_compile=True):
+    """Returns a compiled step: clean images (B, 28, 28, 1) in [-1, 1] -> mean squared noise error.
+
+    `jit_compile` (XLA) costs ~20 s of compiling; tests turn it off.
+    """
     alphas_cumprod = tf.constant(alphas_cumprod, tf.float32)
     num_timesteps = int(alphas_cumprod.shape[0])
 
-    @tf.function(jit_compile=True)
+    @tf.function(jit_compile=jit_compile)
     def train_step(x0):
         batch = tf.shape(x0)[0]
         flip = generator.uniform([batch, 1, 1, 1]) < 0.5  # The example's random horizontal flip.
@@ -57,19 +60,27 @@ def _save_checkpoint(checkpoint_dir, model, optimizer, generator, state):
     save_json(os.path.join(checkpoint_dir, STATE_FILE), state)  # Written last: marks the epoch done.
 
 
-def _restore_checkpoint(checkpoint_dir, model, optimizer, generator):
-    """Loads a checkpoint if one exists; returns its state dict, or None."""
+def _read_state(checkpoint_dir, settings):
+    """The checkpoint's state dict, or None when there is none; checks it fits these settings."""
     state_path = os.path.join(checkpoint_dir, STATE_FILE)
     if not os.path.exists(state_path):
         return None
     with open(state_path) as f:
         state = json.load(f)
+    for key in ("dim", "timesteps", "schedule"):
+        if state["settings"][key] != settings[key]:
+            raise ValueError(f"Checkpoint in {checkpoint_dir} was made with {key}="
+                             f"{state['settings'][key]!r}; this run asks for {settings[key]!r}")
+    return state
+
+
+def _restore_checkpoint(checkpoint_dir, model, optimizer, generator):
+    """Loads the weights, optimizer slots and noise generator state of a checkpoint."""
     model.load_weights(os.path.join(checkpoint_dir, WEIGHTS_FILE))
     with np.load(os.path.join(checkpoint_dir, OPTIMIZER_FILE)) as arrays:
         for i, variable in enumerate(optimizer.variables):
             variable.assign(arrays[f"var_{i}"])
         generator.reset(arrays["generator_state"])
-    return state
 
 
 def train_ddpm(
@@ -84,11 +95,13 @@ def train_ddpm(
     max_minutes=None,
     max_steps_per_epoch=None,
     data_dir=None,
+    jit_compile=True,
 ):
     """Trains (or resumes training of) the DDPM on the real Fashion-MNIST training set.
 
     Stops after `epochs` epochs, or earlier when the next epoch would end past `max_minutes`
-    of training time (counted over all runs). `max_steps_per_epoch` shortens epochs for tests.
+    of training time (counted over all runs). `max_steps_per_epoch` shortens epochs (each then
+    sees a fresh random subset of that many batches); `state["epoch_steps"]` records the steps.
 
     Returns (model, state): the Keras U-Net and the dict saved in `state.json`.
     """
@@ -106,14 +119,14 @@ def train_ddpm(
                     timesteps=timesteps, schedule=schedule, dim=dim, seed=seed,
                     train_images=int(len(x0_all)))
 
-    state = _restore_checkpoint(checkpoint_dir, model, optimizer, generator)
+    state = _read_state(checkpoint_dir, settings)
     if state is None:
         state = {"settings": settings, "epochs_done": 0, "epoch_loss": [], "epoch_seconds": []}
-    elif state["settings"]["dim"] != dim or state["settings"]["timesteps"] != timesteps:
-        raise ValueError(f"Checkpoint in {checkpoint_dir} was made with {state['settings']}; "
-                         f"this run asks for dim={dim}, timesteps={timesteps}")
+    else:
+        _restore_checkpoint(checkpoint_dir, model, optimizer, generator)
 
-    train_step = make_train_step(model, optimizer, constants["alphas_cumprod"], generator)
+    train_step = make_train_step(model, optimizer, constants["alphas_cumprod"], generator,
+                                 jit_compile)
     steps_per_epoch = len(x0_all) // batch_size
     if max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, max_steps_per_epoch)
@@ -122,7 +135,9 @@ def train_ddpm(
         epoch = state["epochs_done"]
         spent_minutes = sum(state["epoch_seconds"]) / 60
         if max_minutes and state["epoch_seconds"]:
-            if spent_minutes + max(state["epoch_seconds"]) / 60 > max_minutes:
+            last_steps = state.get("epoch_steps", [len(x0_all) // batch_size])[-1]
+            next_minutes = state["epoch_seconds"][-1] / last_steps * steps_per_epoch / 60
+            if spent_minutes + next_minutes > max_minutes:
                 print(f"Stopping: {spent_minutes:.1f} min spent; another epoch would pass {max_minutes}")
                 break
         order = np.random.default_rng([seed, epoch]).permutation(len(x0_all))
@@ -138,6 +153,7 @@ def train_ddpm(
         state["epoch_loss"].append(float(np.mean(losses)))
         state["last_100_steps_loss"] = float(np.mean(losses[-100:]))
         state["epoch_seconds"].append(time.time() - started)
+        state.setdefault("epoch_steps", [len(x0_all) // batch_size] * epoch).append(steps_per_epoch)
         _save_checkpoint(checkpoint_dir, model, optimizer, generator, state)
         print(f"epoch {epoch + 1}: loss {state['epoch_loss'][-1]:.4f}, "
               f"{state['epoch_seconds'][-1]:.0f} s, checkpoint in {checkpoint_dir}")
