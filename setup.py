@@ -6,7 +6,7 @@ from setuptools import find_packages, setup
 # tensorflow-metadata built for a protobuf newer than TensorFlow 2.18 allows.
 INSTALL_REQUIRES = [
     "tensorflow==2.18.1",
-    "keras==3.8.0",
+    "keras==3.9.2",
     "keras-cv==0.9.0",
     "tensorflow-datasets==4.9.7",
     "tensorflow-metadata==1.16.1",

@@ -1,19 +1,72 @@
-"""The bundled small model's weights, shipped inside the package (`keras_sd_interp/assets/tiny/`).
+"""The bundled small model's files, shipped inside the package (`keras_sd_interp/assets/tiny/`).
 
-They are made by `scripts/train_tiny.py`; until a trained file is shipped, loading says so.
+- `weights.npz`: every component's weights as float16 arrays, keyed "{component}/{index:04d}"
+  in `model.get_weights()` order (components: unet, text_encoder, vae_encoder, decoder);
+- `record.json`: how they were made (command, seed, data, metrics) and what the pipeline needs
+  (latent scale, vocabulary, context length).
+
+Both are written by `scripts/train_tiny.py` (`keras_sd_interp.models.tiny_train.export_bundle`).
 """
 
+import json
 import os
 
+import numpy as np
+
+from keras_sd_interp import io
+
 ASSETS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "tiny")
-UNET_WEIGHTS = os.path.join(ASSETS_DIR, "unet.weights.h5")
+WEIGHTS_FILE = "weights.npz"
+RECORD_FILE = "record.json"
+COMPONENTS = ("unet", "text_encoder", "vae_encoder", "decoder")
 
 
-def load_tiny_unet_weights(unet):
-    """Loads the bundled tiny U-Net weights into `unet` (an SDUNet with the tiny config)."""
-    if not os.path.isfile(UNET_WEIGHTS):
-        raise FileNotFoundError(
-            f"the bundled tiny model's weights are not in this install ({UNET_WEIGHTS}); "
-            "train them with scripts/train_tiny.py, or pass --random_weights"
+def _missing(path):
+    return FileNotFoundError(
+        f"the bundled tiny model is not in this install ({path} is missing); train it with "
+        "`python scripts/train_tiny.py`, or pass --random_weights to use random weights"
+    )
+
+
+def read_record(bundle_dir=ASSETS_DIR):
+    """The bundle's record (dict); raises FileNotFoundError naming the file if absent."""
+    path = os.path.join(bundle_dir, RECORD_FILE)
+    if not os.path.isfile(path):
+        raise _missing(path)
+    with open(path) as f:
+        return json.load(f)
+
+
+def load_component(model, component, bundle_dir=ASSETS_DIR):
+    """Sets `model`'s weights from the bundle's arrays of `component` (cast to float32)."""
+    path = os.path.join(bundle_dir, WEIGHTS_FILE)
+    if not os.path.isfile(path):
+        raise _missing(path)
+    with np.load(path) as arrays:
+        keys = sorted(key for key in arrays.files if key.startswith(component + "/"))
+        values = [arrays[key].astype(np.float32) for key in keys]
+    expected = len(model.weights)
+    if len(values) != expected:
+        raise ValueError(
+            f"{path} holds {len(values)} arrays for {component!r} but the model has {expected} "
+            "weights: the bundle and the code disagree; retrain with scripts/train_tiny.py"
         )
-    unet.load_weights(UNET_WEIGHTS)
+    model.set_weights(values)
+    return model
+
+
+def load_tiny_unet_weights(unet, bundle_dir=ASSETS_DIR):
+    """Loads the bundled tiny U-Net weights into `unet` (an SDUNet with the tiny config)."""
+    return load_component(unet, "unet", bundle_dir)
+
+
+def save_bundle(models, record, bundle_dir=ASSETS_DIR):
+    """Writes {component: keras.Model} as float16 `weights.npz` and the record as JSON."""
+    arrays = {
+        f"{component}/{index:04d}": value.astype(np.float16)
+        for component, model in models.items()
+        for index, value in enumerate(model.get_weights())
+    }
+    with io.atomic_path(os.path.join(bundle_dir, WEIGHTS_FILE)) as tmp:
+        np.savez_compressed(tmp, **arrays)
+    io.save_json(os.path.join(bundle_dir, RECORD_FILE), record)

@@ -1,0 +1,191 @@
+"""Training the bundled tiny model on captioned Fashion-MNIST compositions.
+
+Two phases, both resumable from the checkpoints in `run_dir`:
+1. the autoencoder (reconstruction MSE + a small KL term), then its latent scale (1 / std of
+   the latents, keras-cv's 0.18215 for SD);
+2. the text encoder and the U-Net jointly, predicting the noise added under SD v1.4's schedule
+   (1000 steps, scaled-linear betas 0.00085..0.012: keras-cv's own `_ALPHAS_CUMPROD`), with a
+   share of empty captions for classifier-free guidance and an EMA of the weights.
+"""
+
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras_cv.src.models.stable_diffusion.constants import _ALPHAS_CUMPROD
+from tqdm import tqdm
+
+from keras_sd_interp.data import compositions
+from keras_sd_interp.models import bundled
+from keras_sd_interp.models.config import TINY
+from keras_sd_interp.models.pipeline import timestep_embedding
+from keras_sd_interp.models.tiny_text import WordTokenizer, build_text_encoder
+from keras_sd_interp.models.tiny_vae import build_decoder, build_vae_encoder
+from keras_sd_interp.models.unet import SDUNet
+
+HEIGHT, WIDTH = compositions.HEIGHT, compositions.WIDTH
+MAX_LENGTH = 8
+TEXT_LAYERS = 2
+KL_WEIGHT = 1e-4
+
+
+class TinyTrainer:
+    """Holds the tiny model's parts, their optimizers, EMA weights and checkpoints.
+
+    Args:
+        run_dir: folder for checkpoints (a rerun with the same folder resumes).
+        images, labels: Fashion-MNIST training items, uint8 (N, 28, 28) and int (N,).
+        seed: seeds Keras, TensorFlow and the batch sampler.
+        batch_size: compositions per step.
+        empty_caption_share: share of captions replaced by "" (for guidance).
+    """
+
+    def __init__(self, run_dir, images, labels, seed=0, batch_size=64, learning_rate=7e-4,
+                 empty_caption_share=0.1, ema_decay=0.998):
+        keras.utils.set_random_seed(seed)
+        self.images, self.labels = images, labels
+        self.batch_size = batch_size
+        self.empty_caption_share = empty_caption_share
+        self.ema_decay = ema_decay
+        self.tokenizer = WordTokenizer(max_length=MAX_LENGTH)
+        self.vae_encoder = build_vae_encoder(HEIGHT, WIDTH)
+        self.decoder = build_decoder(HEIGHT, WIDTH)
+        self.text_encoder = build_text_encoder(
+            len(self.tokenizer.vocabulary), MAX_LENGTH, TINY.context_dim, TEXT_LAYERS
+        )
+        self.unet = SDUNet(HEIGHT, WIDTH, MAX_LENGTH, config=TINY)
+        self.diffusion_vars = self.text_encoder.trainable_variables + self.unet.trainable_variables
+        self.ema_vars = [tf.Variable(v, trainable=False) for v in self.diffusion_vars]
+        self.ae_optimizer = keras.optimizers.Adam(1e-3)
+        self.optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=1e-4, clipnorm=1.0)
+        self.ae_step = tf.Variable(0, dtype=tf.int64)
+        self.step = tf.Variable(0, dtype=tf.int64)
+        self.latent_scale = tf.Variable(0.0)
+        self.alphas_cumprod = tf.constant(_ALPHAS_CUMPROD, tf.float32)
+        self.checkpoint = tf.train.Checkpoint(
+            vae_encoder=self.vae_encoder, decoder=self.decoder, text_encoder=self.text_encoder,
+            unet=self.unet, ema=self.ema_vars, ae_optimizer=self.ae_optimizer,
+            optimizer=self.optimizer, ae_step=self.ae_step, step=self.step,
+            latent_scale=self.latent_scale,
+        )
+        self.manager = tf.train.CheckpointManager(self.checkpoint, run_dir, max_to_keep=2)
+        # Build the optimizers' slots before a restore, so that it fills them.
+        self.ae_optimizer.build(self.vae_encoder.trainable_variables
+                                + self.decoder.trainable_variables)
+        self.optimizer.build(self.diffusion_vars)
+        if self.manager.latest_checkpoint:
+            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+        self.seed = seed
+
+    def _rng(self):
+        """Batch sampler seeded by (seed, steps done), so a resumed run draws fresh batches."""
+        return np.random.default_rng([self.seed, int(self.ae_step), int(self.step)])
+
+    def _images(self, rng, batch_size=None):
+        images, captions = compositions.sample_batch(
+            self.images, self.labels, rng, batch_size or self.batch_size
+        )
+        return images.astype(np.float32)[..., None] / 127.5 - 1.0, captions
+
+    # Phase 1: the autoencoder.
+
+    @tf.function
+    def _ae_train_step(self, images):
+        with tf.GradientTape() as tape:
+            mean, log_var = self.vae_encoder(images)
+            latent = mean + tf.exp(0.5 * log_var) * tf.random.normal(tf.shape(mean))
+            reconstruction = self.decoder(latent)
+            mse = tf.reduce_mean(tf.square(reconstruction - images))
+            kl = 0.5 * tf.reduce_mean(tf.square(mean) + tf.exp(log_var) - 1.0 - log_var)
+            loss = mse + KL_WEIGHT * kl
+        variables = self.vae_encoder.trainable_variables + self.decoder.trainable_variables
+        self.ae_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self.ae_step.assign_add(1)
+        return mse, kl
+
+    def train_autoencoder(self, steps, checkpoint_every=500):
+        """Runs the autoencoder up to `steps` steps in all; returns the last reconstruction MSE."""
+        mse = float("nan")
+        with tqdm(total=steps, initial=int(self.ae_step), desc="autoencoder") as bar:
+            while int(self.ae_step) < steps:
+                mse, kl = self._ae_train_step(tf.constant(self._images(self._rng())[0]))
+                bar.update(1)
+                bar.set_postfix(mse=f"{float(mse):.4f}", kl=f"{float(kl):.3f}")
+                if int(self.ae_step) % checkpoint_every == 0 or int(self.ae_step) == steps:
+                    self.manager.save()
+        return float(mse)
+
+    def fit_latent_scale(self, num_images=2048):
+        """Sets the latent scale to 1 / std of the encoder's mean latents; returns it."""
+        if float(self.latent_scale) == 0.0:
+            images, _ = self._images(np.random.default_rng(self.seed + 1), num_images)
+            mean, _ = self.vae_encoder.predict(images, batch_size=256, verbose=0)
+            self.latent_scale.assign(1.0 / float(np.std(mean)))
+            self.manager.save()
+        return float(self.latent_scale)
+
+    # Phase 2: text encoder and U-Net.
+
+    @tf.function
+    def _train_step(self, images, tokens):
+        batch = tf.shape(images)[0]
+        mean, _ = self.vae_encoder(images)
+        latents = mean * self.latent_scale
+        timesteps = tf.random.uniform((batch,), 0, 1000, dtype=tf.int32)
+        noise = tf.random.normal(tf.shape(latents))
+        alpha_bar = tf.reshape(tf.gather(self.alphas_cumprod, timesteps), (-1, 1, 1, 1))
+        noisy = tf.sqrt(alpha_bar) * latents + tf.sqrt(1.0 - alpha_bar) * noise
+        t_emb = timestep_embedding(tf.cast(timesteps, tf.float32), TINY.time_embedding_dim)
+        positions = tf.repeat(tf.range(MAX_LENGTH)[None], batch, axis=0)
+        with tf.GradientTape() as tape:
+            context = self.text_encoder({"tokens": tokens, "positions": positions})
+            predicted = self.unet([noisy, t_emb, context])
+            loss = tf.reduce_mean(tf.square(predicted - noise))
+        self.optimizer.apply_gradients(
+            zip(tape.gradient(loss, self.diffusion_vars), self.diffusion_vars)
+        )
+        self.step.assign_add(1)
+        decay = tf.minimum(self.ema_decay, (1.0 + tf.cast(self.step, tf.float32))
+                           / (10.0 + tf.cast(self.step, tf.float32)))
+        for ema, var in zip(self.ema_vars, self.diffusion_vars):
+            ema.assign(decay * ema + (1.0 - decay) * var)
+        return loss
+
+    def train_diffusion(self, steps, max_minutes=None, checkpoint_every=250):
+        """Trains up to `steps` steps in all or for `max_minutes`; returns the mean recent loss."""
+        start, losses = time.time(), []
+        with tqdm(total=steps, initial=int(self.step), desc="text encoder + U-Net") as bar:
+            while int(self.step) < steps:
+                rng = self._rng()
+                images, captions = self._images(rng)
+                empty = rng.random(len(captions)) < self.empty_caption_share
+                captions = ["" if e else c for c, e in zip(captions, empty)]
+                loss = float(self._train_step(tf.constant(images),
+                                              tf.constant(self.tokenizer(captions), tf.int32)))
+                losses.append(loss)
+                bar.update(1)
+                bar.set_postfix(loss=f"{np.mean(losses[-100:]):.4f}")
+                if int(self.step) % checkpoint_every == 0:
+                    self.manager.save()
+                if max_minutes is not None and time.time() - start > 60 * max_minutes:
+                    break
+        self.manager.save()
+        return float(np.mean(losses[-200:])) if losses else float("nan")
+
+    def export(self, record, bundle_dir=bundled.ASSETS_DIR):
+        """Writes the bundle (EMA weights for the text encoder and U-Net) with `record`."""
+        live = [v.numpy() for v in self.diffusion_vars]
+        for var, ema in zip(self.diffusion_vars, self.ema_vars):
+            var.assign(ema)
+        record = dict(record, latent_scale=float(self.latent_scale), max_length=MAX_LENGTH,
+                      text_layers=TEXT_LAYERS, vocabulary=self.tokenizer.vocabulary,
+                      autoencoder_steps=int(self.ae_step), diffusion_steps=int(self.step),
+                      batch_size=self.batch_size)
+        bundled.save_bundle(
+            {"unet": self.unet, "text_encoder": self.text_encoder,
+             "vae_encoder": self.vae_encoder, "decoder": self.decoder},
+            record, bundle_dir,
+        )
+        for var, value in zip(self.diffusion_vars, live):
+            var.assign(value)
