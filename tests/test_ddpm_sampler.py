@@ -57,7 +57,7 @@ def reference_ddpm_chain(model, x, betas, seed):
 
 def test_training_betas_give_exactly_the_standard_ddpm_update(small_unet):
     train_betas = get_schedule("linear", 300)
-    sampler = Sampler(small_unet, train_betas)
+    sampler = Sampler(small_unet, train_betas)  # The XLA step, as used for real.
     t = 6
     x_t = np.random.default_rng(2).normal(size=(3, 28, 28, 1)).astype(np.float32)
     ours = sampler.sample_from(x_t, train_betas[: t + 1], seed=5, record=True)
@@ -72,7 +72,7 @@ def test_training_betas_give_exactly_the_standard_ddpm_update(small_unet):
 
 def test_restarting_from_x_t_with_the_remaining_betas_reproduces_the_chain(small_unet):
     train_betas = get_schedule("linear", 20)
-    sampler = Sampler(small_unet, train_betas)
+    sampler = Sampler(small_unet, train_betas, jit_compile=False)
     full = sampler.sample(2, seed=3, record=True)
     rest = sampler.remaining_from(full["x"][9], 9, train_betas[:10], seed=3)
     np.testing.assert_allclose(rest["final"], full["final"], atol=1e-5)
@@ -87,7 +87,7 @@ def test_restarting_from_x_t_with_the_remaining_betas_reproduces_the_chain(small
 def test_oracle_noise_recovers_x0_under_any_schedule(schedule):
     x0 = np.random.default_rng(4).uniform(-1, 1, size=(2, 28, 28, 1)).astype(np.float32)
     oracle = NoiseOracle(x0, schedule)
-    sampler = Sampler(oracle, get_schedule("linear", 300))
+    sampler = Sampler(oracle, get_schedule("linear", 300), jit_compile=False)
     x_start = np.random.default_rng(5).normal(size=x0.shape).astype(np.float32)
     out = sampler.sample_from(x_start, schedule, model_timesteps=np.arange(len(schedule)), seed=1,
                               record=True)
@@ -96,7 +96,7 @@ def test_oracle_noise_recovers_x0_under_any_schedule(schedule):
 
 
 def test_sampler_rejects_bad_inputs(small_unet):
-    sampler = Sampler(small_unet, get_schedule("linear", 300))
+    sampler = Sampler(small_unet, get_schedule("linear", 300), jit_compile=False)
     x = np.zeros((1, 28, 28, 1), np.float32)
     with pytest.raises(ValueError, match="open interval"):
         sampler.sample_from(x, [0.5, 1.5])
