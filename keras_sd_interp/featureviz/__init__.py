@@ -1,0 +1,21 @@
+"""Filter visualization by latent descent (the paper's method) and its corrected variant.
+
+    settings = DescentSettings.paper()                       # the course loop, bug for bug
+    targets = [layer_target(unet, 12, 354), conv_target(unet, 7, 3, "corrected")]
+    result = optimize_latents(unet, targets, settings)       # latents (n, h, w, 4), losses
+    images = decode_to_uint8(decoder, result.latents, settings.mode)
+
+One idea per module: `targets` (what to look at), `init` (where the latent starts),
+`objectives` (one loss per filter), `optimize` (the compiled loop), `render` (latent -> image),
+`sweep` (many filters to files, resumable).
+"""
+
+from keras_sd_interp.featureviz.optimize import DescentResult, DescentSettings, optimize_latents
+from keras_sd_interp.featureviz.render import decode_to_uint8
+from keras_sd_interp.featureviz.sweep import visualize_filters
+from keras_sd_interp.featureviz.targets import FilterTarget, conv_target, layer_target, tap_target
+
+__all__ = [
+    "DescentResult", "DescentSettings", "FilterTarget", "conv_target", "decode_to_uint8",
+    "layer_target", "optimize_latents", "tap_target", "visualize_filters",
+]

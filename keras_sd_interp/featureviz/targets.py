@@ -1,0 +1,67 @@
+"""What a visualization looks at: one channel of one tapped tensor, and the file it goes to.
+
+The course could only tap whole layers (`model.layers[L].output`), so a ResBlock meant its
+output (conv2 plus residual). Here any tappable tensor works; a ResBlock's two convs are
+`res_block_N.conv1` / `res_block_N.conv2`. File stems follow the course's names:
+`layer_{L}_filter_{F}` for a whole layer, `layer_{L}_conv1_filter_{F}` for a ResBlock conv.
+"""
+
+import dataclasses
+
+from keras_sd_interp import taps
+
+
+@dataclasses.dataclass(frozen=True)
+class FilterTarget:
+    """One channel to visualize.
+
+    Attributes:
+        address: a tap address (see `taps.resolve`), e.g. "layer_12" or "res_block_3.conv1".
+        filter: the channel (last axis) whose mean activation is the objective.
+        stem: file name without extension, e.g. "layer_12_filter_354".
+    """
+
+    address: str
+    filter: int
+    stem: str
+
+
+def check_conv_layer(unet, layer_index):
+    """Raises ValueError unless `layer_index` is a layer holding at least one 3x3 conv."""
+    taps.check_layer_index(layer_index)
+    bearing = taps.conv_bearing_layers(unet)
+    if layer_index not in bearing:
+        raise ValueError(
+            f"layer {layer_index} has no convs: conv-bearing layers are "
+            + ", ".join(str(i) for i in bearing)
+        )
+    return layer_index
+
+
+def layer_target(unet, layer_index, filter_index):
+    """The whole output of `model.layers[layer_index]`, as the course visualized it."""
+    check_conv_layer(unet, layer_index)
+    address = f"layer_{layer_index}"
+    taps.check_channel(unet, address, filter_index)
+    return FilterTarget(address, filter_index, f"layer_{layer_index}_filter_{filter_index}")
+
+
+def conv_target(unet, conv_index, filter_index, mode="corrected"):
+    """The output of conv `conv_index` (0..51).
+
+    `paper` mode can only see whole layers: a ResBlock conv maps to its layer's output.
+    Corrected mode taps the conv itself (`res_block_N.conv1` is after the time-embedding add).
+    """
+    entry = taps.conv_inventory(unet)[taps.check_conv_index(conv_index)]
+    if mode == "paper" or entry.role == "plain":
+        return layer_target(unet, entry.layer_index, filter_index)
+    taps.check_channel(unet, entry.name, filter_index)
+    stem = f"layer_{entry.layer_index}_{entry.role}_filter_{filter_index}"
+    return FilterTarget(entry.name, filter_index, stem)
+
+
+def tap_target(unet, address, filter_index):
+    """Any tappable tensor (a name from `taps.list_taps`); the stem is built from its name."""
+    name = taps.resolve(unet, address)
+    taps.check_channel(unet, name, filter_index)
+    return FilterTarget(name, filter_index, f"{name.replace('.', '_')}_filter_{filter_index}")
