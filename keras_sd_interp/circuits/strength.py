@@ -1,0 +1,53 @@
+"""Single-channel kernel strengths and the seeds of the circuits (the course's `l2norm.ipynb`).
+
+The strength of input channel c of filter f in conv k is the Frobenius norm of the 3x3 slice
+`W_k[:, :, c, f]`. Seeds: for each of the output conv's 4 filters its 15 strongest input
+channels, merged and sorted by strength, strongest first.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from keras_sd_interp import taps
+
+
+@dataclasses.dataclass(frozen=True)
+class Seed:
+    """Input `channel` of `filter` in the output conv (51), with its kernel strength."""
+
+    channel: int
+    filter: int
+    strength: float
+
+
+def inventory(unet):
+    """`taps.conv_inventory(unet)`, computed once per model (the walks ask for it often)."""
+    if getattr(unet, "_conv_inventory", None) is None:
+        unet.__dict__["_conv_inventory"] = tuple(taps.conv_inventory(unet))
+    return unet._conv_inventory
+
+
+def conv_kernels(unet):
+    """The 52 kernels as NumPy arrays (3, 3, in, out), read once per model."""
+    if getattr(unet, "_conv_kernels", None) is None:
+        unet.__dict__["_conv_kernels"] = [
+            taps.conv_kernel(unet, k) for k in range(taps.NUM_CONVS)
+        ]
+    return unet._conv_kernels
+
+
+def channel_strengths(kernel, filter_index):
+    """||W[:, :, c, f]||_2 for every input channel c: (in_channels,)."""
+    return np.linalg.norm(kernel[:, :, :, filter_index], axis=(0, 1))
+
+
+def output_seeds(unet, per_filter=15):
+    """Seeds of the circuits, strongest first: a list of Seed (4 * per_filter of them)."""
+    kernel = conv_kernels(unet)[taps.NUM_CONVS - 1]
+    seeds = []
+    for filter_index in range(kernel.shape[-1]):
+        strengths = channel_strengths(kernel, filter_index)
+        for channel in np.argsort(strengths)[-per_filter:]:
+            seeds.append(Seed(int(channel), filter_index, float(strengths[channel])))
+    return sorted(seeds, key=lambda seed: seed.strength, reverse=True)
