@@ -1,18 +1,21 @@
 """Measures the shipped DDPM and judge; writes the numbers (JSON) and their figures.
 
   nice -n 10 python benchmarks/ddpm_eval.py --num_samples=1000 --batch_size=200
+
+Generated arrays are cached in --cache (an .npz), so scoring can be rerun without sampling.
 """
 
 import os
 import time
 
+import numpy as np
 from absl import app, flags
 
 from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
-from keras_sd_interp.ddpm.evaluate import evaluate_ddpm, judge_test_accuracy
+from keras_sd_interp.ddpm.evaluate import generate_eval_arrays, judge_test_accuracy, score_eval_arrays
 from keras_sd_interp.ddpm.pretrained import load_ddpm
 from keras_sd_interp.ddpm.sampler import Sampler
-from keras_sd_interp.io import save_figure, save_json
+from keras_sd_interp.io import atomic_path, save_figure, save_json
 from keras_sd_interp.judge.judge import load_judge, predict_classes
 from keras_sd_interp.plotting.ddpm import agreement_figure, image_grid_figure
 
@@ -21,23 +24,35 @@ flags.DEFINE_integer("num_samples", 1000, "Samples for the Frechet judge distanc
 flags.DEFINE_integer("batch_size", 200, "Chains per batch; the first batch runs the jumps.")
 flags.DEFINE_integer("seed", 0, "Seed of the first batch (batch k uses seed + k).")
 flags.DEFINE_float("max_jump_beta", 0.5, "Largest beta of a jump.")
+flags.DEFINE_string("cache", "runs/ddpm_eval_arrays.npz", "Cache of the generated arrays.")
+flags.DEFINE_bool("generate_only", False, "Stop after generating (no judge needed).")
 flags.DEFINE_string("out_dir", "figures/ddpm", "Where the JSON and the figures go.")
 
 
 def main(argv):
     del argv
     started = time.time()
-    model, train_betas, _ = load_ddpm()
+    if os.path.exists(FLAGS.cache):
+        with np.load(FLAGS.cache) as cached:
+            arrays = dict(cached)
+    else:
+        model, train_betas, _ = load_ddpm()
+        arrays = generate_eval_arrays(Sampler(model, train_betas), FLAGS.num_samples,
+                                      FLAGS.batch_size, max_jump_beta=FLAGS.max_jump_beta,
+                                      seed=FLAGS.seed)
+        arrays["generate_seconds"] = np.float64(time.time() - started)
+        with atomic_path(FLAGS.cache) as tmp:
+            np.savez(tmp, **arrays)
+    if FLAGS.generate_only:
+        return
     judge = load_judge()
-    results, arrays = evaluate_ddpm(Sampler(model, train_betas), judge, FLAGS.num_samples,
-                                    FLAGS.batch_size, max_jump_beta=FLAGS.max_jump_beta,
-                                    seed=FLAGS.seed)
+    results, shares = score_eval_arrays(judge, arrays)
     results["judge_test_accuracy"] = judge_test_accuracy(judge)
-    results["seconds"] = time.time() - started
+    results["generate_seconds"] = float(arrays["generate_seconds"])
     save_json(os.path.join(FLAGS.out_dir, "ddpm_eval.json"), results)
     experiment = results["jump_experiment"]
     save_figure(os.path.join(FLAGS.out_dir, "jump_agreement.png"),
-                agreement_figure(experiment["jump_points"], arrays["shares"], experiment["num_chains"]))
+                agreement_figure(experiment["jump_points"], shares, experiment["num_chains"]))
     grid = arrays["samples"][:40]
     titles = [CLASS_NAMES[c] for c in predict_classes(judge, grid)[0]]
     save_figure(os.path.join(FLAGS.out_dir, "samples.png"), image_grid_figure(grid, titles))

@@ -3,8 +3,11 @@
   nice -n 10 python scripts/train_ddpm.py --checkpoint_dir=runs/ddpm --epochs=5 --max_minutes=58
 """
 
+import sys
+
 from absl import app, flags
 
+from keras_sd_interp.ddpm.pretrained import ASSET_DIR, export_checkpoint
 from keras_sd_interp.ddpm.train import train_ddpm
 
 FLAGS = flags.FLAGS
@@ -18,6 +21,8 @@ flags.DEFINE_integer("dim", 16, "Base channels of the U-Net.")
 flags.DEFINE_integer("seed", 0, "Seed for weights, shuffling, timesteps and noise.")
 flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch (default: the whole set).")
 flags.DEFINE_float("max_minutes", None, "Stop before an epoch that would end past this many minutes.")
+flags.DEFINE_string("export_dir", ASSET_DIR, "Where the float16 weights and record are written "
+                    "after training (empty: do not export).")
 flags.DEFINE_string("data_dir", None, "Folder with the Fashion-MNIST IDX files (default: search).")
 
 
@@ -28,6 +33,12 @@ def main(argv):
                schedule=FLAGS.schedule, dim=FLAGS.dim, seed=FLAGS.seed,
                max_minutes=FLAGS.max_minutes,
                max_steps_per_epoch=FLAGS.steps_per_epoch, data_dir=FLAGS.data_dir)
+    if FLAGS.export_dir:
+        record = export_checkpoint(FLAGS.checkpoint_dir, FLAGS.export_dir, extra_record={
+            "last_command": " ".join(["python"] + sys.argv),
+            "data": "real Fashion-MNIST training set (60,000 images) via keras_sd_interp.data",
+        })
+        print(f"exported epoch {record['epochs_done']} to {FLAGS.export_dir}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from keras_sd_interp.ddpm.pretrained import load_ddpm
+from keras_sd_interp.ddpm.pretrained import export_checkpoint, load_ddpm
 from keras_sd_interp.ddpm.sampler import Sampler
 from keras_sd_interp.ddpm.train import train_ddpm
 from test_fashion_mnist import write_idx  # tests/ is on sys.path under pytest
@@ -33,6 +33,12 @@ def test_training_writes_a_checkpoint_each_epoch_and_resumes(tiny_idx_dir, tmp_p
     assert all(np.isfinite(saved["epoch_loss"]))
     with pytest.raises(ValueError, match="was made with"):
         train_ddpm(checkpoint_dir, epochs=3, **{**options, "dim": 16})
+    # Exporting ships float16 weights that load back within float16 rounding.
+    export_checkpoint(checkpoint_dir, str(tmp_path / "asset"), {"command": "test"})
+    shipped, betas, record = load_ddpm(str(tmp_path / "asset"))
+    assert len(betas) == 50 and record["command"] == "test" and record["epochs_done"] == 2
+    for ours, theirs in zip(model.get_weights(), shipped.get_weights()):
+        np.testing.assert_allclose(theirs, ours, rtol=1e-3, atol=1e-4)
 
 
 def test_shipped_ddpm_loads_and_its_noise_prediction_beats_zero():

@@ -1,5 +1,7 @@
 """The measured figures of the DDPM: sample quality by Frechet judge distance, and the jump
 experiment's answer (how often intermediate images already carry the final sample's class).
+
+Generating is the slow half and needs no judge, so it is separate from scoring.
 """
 
 import numpy as np
@@ -7,20 +9,21 @@ from tqdm import tqdm
 
 from keras_sd_interp.data.fashion_mnist import load_fashion_mnist, to_model_range
 from keras_sd_interp.ddpm.jumps import agreement_with_final, run_jump_experiment
-from keras_sd_interp.judge.judge import penultimate_features, predict_classes
 from keras_sd_interp.judge.frechet import frechet_distance_from_features
+from keras_sd_interp.judge.judge import penultimate_features, predict_classes
+
+EXPERIMENT_KEYS = ("jump_points", "jump_steps", "final", "x_t", "x0_hat", "jump")
 
 
-def evaluate_ddpm(sampler, judge, num_samples=1000, batch_size=200, jump_points=None,
-                  max_jump_beta=0.5, seed=0):
-    """Draws `num_samples` samples in batches (batch k uses seed + k) and scores them.
+def generate_eval_arrays(sampler, num_samples=1000, batch_size=200, jump_points=None,
+                         max_jump_beta=0.5, seed=0):
+    """Draws `num_samples` samples in batches (batch k uses seed + k); the first batch also
+    runs the jumps, so the jump experiment covers `batch_size` chains.
 
-    The first batch also runs the jumps, so the jump experiment covers `batch_size` chains.
-    Returns (results, arrays): results is a JSON-ready dict of numbers; arrays holds
-    "samples" (N, 28, 28, 1) and the first batch's experiment arrays.
+    Returns a dict of NumPy arrays: "samples" (N, 28, 28, 1) clipped to [-1, 1], and the first
+    batch's experiment arrays under EXPERIMENT_KEYS (see `run_jump_experiment`).
     """
     jump_points = jump_points or list(range(sampler.num_timesteps - 1, 0, -25))
-    classify = lambda images: predict_classes(judge, images)[0]  # noqa: E731
     samples, experiment = [], None
     for k in tqdm(range(int(np.ceil(num_samples / batch_size))), desc="sample batches"):
         if k == 0:
@@ -28,35 +31,45 @@ def evaluate_ddpm(sampler, judge, num_samples=1000, batch_size=200, jump_points=
             samples.append(experiment["final"])
         else:
             samples.append(sampler.sample(batch_size, seed=seed + k)["final"])
-    samples = np.clip(np.concatenate(samples)[:num_samples], -1.0, 1.0)
+    arrays = {key: experiment[key] for key in EXPERIMENT_KEYS}
+    arrays["samples"] = np.clip(np.concatenate(samples)[:num_samples], -1.0, 1.0)
+    arrays["max_jump_beta"] = np.float64(max_jump_beta)
+    arrays["seed"] = np.int64(seed)
+    return arrays
 
+
+def score_eval_arrays(judge, arrays, floor_seed=0):
+    """Scores generated arrays with the judge. Returns (results dict, agreement shares dict).
+
+    The Frechet judge distances: samples vs the real test set, and as the floor a random subset
+    of the real training set of the same size vs the test set (and the whole training set).
+    """
+    classify = lambda images: predict_classes(judge, images)[0]  # noqa: E731
+    samples = arrays["samples"]
     test_images, _ = load_fashion_mnist("test")
     train_images, _ = load_fashion_mnist("train")
     test_features = penultimate_features(judge, test_images)
-    floor_rng = np.random.default_rng(seed)
-    train_subset = train_images[floor_rng.choice(len(train_images), num_samples, replace=False)]
-    shares = agreement_with_final(classify, experiment)
-    sample_classes = classify(samples)
+    pick = np.random.default_rng(floor_seed).choice(len(train_images), len(samples), replace=False)
+    shares = agreement_with_final(classify, arrays)
     results = {
-        "num_samples": int(num_samples),
+        "num_samples": int(len(samples)),
         "frechet_judge_distance_samples_vs_test": frechet_distance_from_features(
             penultimate_features(judge, samples), test_features),
-        "frechet_judge_distance_train_vs_test": frechet_distance_from_features(
-            penultimate_features(judge, train_subset), test_features),
+        "frechet_judge_distance_train_subset_vs_test": frechet_distance_from_features(
+            penultimate_features(judge, train_images[pick]), test_features),
         "frechet_judge_distance_train_all_vs_test": frechet_distance_from_features(
             penultimate_features(judge, train_images), test_features),
-        "sample_class_histogram": np.bincount(sample_classes, minlength=10).tolist(),
+        "sample_class_histogram": np.bincount(classify(samples), minlength=10).tolist(),
         "jump_experiment": {
-            "num_chains": int(batch_size),
-            "seed": int(seed),
-            "max_jump_beta": max_jump_beta,
-            "jump_points": experiment["jump_points"].tolist(),
-            "jump_steps": experiment["jump_steps"].tolist(),
+            "num_chains": int(len(arrays["final"])),
+            "seed": int(arrays["seed"]),
+            "max_jump_beta": float(arrays["max_jump_beta"]),
+            "jump_points": arrays["jump_points"].tolist(),
+            "jump_steps": arrays["jump_steps"].tolist(),
             **{f"agreement_{kind}": shares[kind].round(4).tolist() for kind in ("x_t", "x0_hat", "jump")},
         },
     }
-    arrays = {"samples": samples, "experiment": experiment, "shares": shares}
-    return results, arrays
+    return results, shares
 
 
 def judge_test_accuracy(judge):
