@@ -1,0 +1,79 @@
+"""Does the tiny model draw what it is asked? The Fashion-MNIST judge scores each item cell.
+
+For two-item prompts the judge classifies the left and right cells of each generated image;
+a cell counts when its class is the one the prompt names there. Single-item prompts are scored
+on the middle cell, and unconditional samples (empty prompt) against the same classes as the
+pairs, as the floor (about 10% by chance).
+"""
+
+import numpy as np
+
+from keras_sd_interp.data import compositions
+
+
+def balanced_pairs(num_per_class=20, seed=0):
+    """Left and right class lists (10 * num_per_class each): every class num_per_class times
+    on each side, paired by a seeded shuffle."""
+    left = np.repeat(np.arange(10), num_per_class)
+    right = np.random.default_rng(seed).permutation(left)
+    return left, right
+
+
+def generate(pipe, prompts, num_steps, guidance, seed, batch_size=100):
+    """Images uint8 (len(prompts), H, W, 1) for `prompts`, in batches with seeds seed, seed+1..."""
+    images = []
+    for start in range(0, len(prompts), batch_size):
+        chunk = prompts[start:start + batch_size]
+        images.append(pipe.generate_image(
+            pipe.encode_prompts(chunk), batch_size=len(chunk), num_steps=num_steps,
+            unconditional_guidance_scale=guidance, seed=seed + start // batch_size,
+        ))
+    return np.concatenate(images)
+
+
+def prompt_accuracy(pipe, judge, num_per_class=20, num_steps=25, guidance=5.0, seed=0):
+    """Share of item cells the judge assigns to the prompted class.
+
+    Returns:
+        scores: dict with "pairs" (share over 2 * 10 * num_per_class cells), "pairs_left",
+            "pairs_right", "pairs_per_class", "singles" (10 * num_per_class middles),
+            "unconditional" (the floor), and the settings used;
+        pair_images: uint8 (10 * num_per_class, H, W, 1), the generated two-item images.
+    """
+    from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
+    from keras_sd_interp.judge import predict_classes
+
+    left, right = balanced_pairs(num_per_class, seed)
+    pair_prompts = [compositions.pair_caption(a, b) for a, b in zip(left, right)]
+    single_prompts = [compositions.single_caption(c) for c in left]
+
+    def judged(images, crop):
+        return predict_classes(judge, crop(images))[0]
+
+    pairs = generate(pipe, pair_prompts, num_steps, guidance, seed)
+    pair_left, pair_right = compositions.halves(pairs)
+    left_hits = judged(pair_left, lambda x: x) == left
+    right_hits = judged(pair_right, lambda x: x) == right
+    singles = generate(pipe, single_prompts, num_steps, guidance, seed + 1000)
+    single_hits = judged(singles, compositions.middle) == left
+    unconditional = generate(pipe, [""] * len(left), num_steps, guidance, seed + 2000)
+    uncond_left, uncond_right = compositions.halves(unconditional)
+    uncond_hits = np.concatenate([judged(uncond_left, lambda x: x) == left,
+                                  judged(uncond_right, lambda x: x) == right])
+    per_class = {
+        CLASS_NAMES[c]: float(np.mean(np.concatenate([left_hits[left == c],
+                                                      right_hits[right == c]])))
+        for c in range(10)
+    }
+    return {
+        "pairs": float(np.mean(np.concatenate([left_hits, right_hits]))),
+        "pairs_left": float(np.mean(left_hits)),
+        "pairs_right": float(np.mean(right_hits)),
+        "singles": float(np.mean(single_hits)),
+        "unconditional": float(np.mean(uncond_hits)),
+        "pairs_per_class": per_class,
+        "num_images_each": int(len(left)),
+        "num_steps": num_steps,
+        "guidance": guidance,
+        "seed": seed,
+    }, pairs

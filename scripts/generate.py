@@ -1,0 +1,51 @@
+"""Draws images for a prompt and saves them as one grid PNG.
+
+    python scripts/generate.py --prompt="a sneaker and a bag" --num_images=8 --seed=0
+"""
+
+import os
+import re
+
+from absl import app
+from absl import flags
+
+from keras_sd_interp import io
+from keras_sd_interp.models import load_pipeline
+from keras_sd_interp.plotting.grids import image_grid
+
+flags.DEFINE_string("prompt", "a sneaker and a bag", "What to draw (tiny: words like 'a X and "
+                    "a Y' with X, Y among t-shirt trouser pullover dress coat sandal shirt "
+                    "sneaker bag boot).")
+flags.DEFINE_enum("model", "tiny", ["tiny", "sd14"], "Which pipeline.")
+flags.DEFINE_string("weights_dir", None, "sd14: directory with keras-cv's .h5 files.")
+flags.DEFINE_bool("random_weights", False, "Use random weights (shapes only).")
+flags.DEFINE_integer("num_images", 8, "How many images.")
+flags.DEFINE_integer("num_steps", 25, "DDIM steps.")
+flags.DEFINE_float("guidance", 5.0, "Classifier-free guidance scale.")
+flags.DEFINE_integer("seed", 0, "Noise seed.")
+flags.DEFINE_integer("scale", 4, "Upscale factor of the saved grid (nearest neighbour).")
+flags.DEFINE_string("output", None, "PNG path (default figures/generate/<prompt>_seed<N>.png).")
+FLAGS = flags.FLAGS
+
+
+def default_output(prompt, seed):
+    slug = re.sub(r"[^a-z0-9]+", "_", prompt.lower()).strip("_") or "unconditional"
+    return os.path.join("figures", "generate", f"{slug}_seed{seed}.png")
+
+
+def main(argv):
+    del argv
+    pipe = load_pipeline(FLAGS.model, weights_dir=FLAGS.weights_dir,
+                         random_weights=FLAGS.random_weights)
+    images = pipe.text_to_image(
+        FLAGS.prompt, batch_size=FLAGS.num_images, num_steps=FLAGS.num_steps,
+        unconditional_guidance_scale=FLAGS.guidance, seed=FLAGS.seed,
+    )
+    grid = image_grid(images, columns=4).repeat(FLAGS.scale, 0).repeat(FLAGS.scale, 1)
+    output = FLAGS.output or default_output(FLAGS.prompt, FLAGS.seed)
+    io.save_image(output, grid)
+    print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    app.run(main)
