@@ -19,7 +19,6 @@ import numpy as np
 
 from keras_sd_interp import taps
 from keras_sd_interp.circuits.graph import input_segments
-from keras_sd_interp.circuits.strength import conv_kernels
 
 
 @dataclasses.dataclass
@@ -108,8 +107,7 @@ def branch_svd(unet, conv_a, conv_b, mode="corrected", concat=True, variant="tf"
     `paper` slices conv b's input by `concat` (last out_a channels) as the course did; corrected
     finds the channels that really carry conv a's output and fails if there are none.
     """
-    kernels = conv_kernels(unet)
-    kernel_a, kernel_b = kernels[taps.check_conv_index(conv_a)], kernels[taps.check_conv_index(conv_b)]
+    kernel_a, kernel_b = taps.conv_kernel(unet, conv_a), taps.conv_kernel(unet, conv_b)
     if mode == "paper":
         return paper_branch_svd(kernel_a, kernel_b, concat, variant)
     if mode != "corrected":
