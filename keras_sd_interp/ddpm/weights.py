@@ -30,17 +30,32 @@ def save_weights_atomic(model, path):
 def save_float16_weights(model, path):
     """Saves `model`'s weights as a float16 `.weights.h5` (half the size; for shipped assets).
 
-    Loading casts them back to float32: `load_weights_checked` works on either kind of file.
+    The float32 file is copied into a fresh HDF5 file with every float32 array cast to float16
+    (deleting datasets in place would not shrink the file). Keras casts them back on loading.
     """
-    save_weights_atomic(model, path)
-    with h5py.File(path, "r+") as f:
-        datasets = []
-        f.visititems(lambda name, item: datasets.append(name) if isinstance(item, h5py.Dataset) else None)
-        for name in datasets:
-            values = f[name][()]
+    with atomic_path(path) as tmp:
+        float32_path = tmp[: -len(".h5")] + ".float32.weights.h5"
+        try:
+            save_weights_atomic(model, float32_path)
+            with h5py.File(float32_path, "r") as source, h5py.File(tmp, "w") as target:
+                _copy_as_float16(source, target)
+        finally:
+            if os.path.exists(float32_path):
+                os.remove(float32_path)
+
+
+def _copy_as_float16(source, target):
+    """Copies an HDF5 group recursively (attributes too), casting float32 datasets to float16."""
+    target.attrs.update(source.attrs)
+    for name, item in source.items():
+        if isinstance(item, h5py.Group):
+            _copy_as_float16(item, target.create_group(name))
+        else:
+            values = item[()]
             if np.asarray(values).dtype == np.float32:
-                del f[name]
-                f.create_dataset(name, data=np.asarray(values, np.float16))
+                values = np.asarray(values, np.float16)
+            target.create_dataset(name, data=values)
+            target[name].attrs.update(item.attrs)
 
 
 def load_weights_checked(model, path, what="model"):

@@ -18,7 +18,7 @@ def conv_bn_relu(x, channels, name):
     return layers.ReLU()(layers.BatchNormalization(name=f"{name}_bn")(x))
 
 
-def build_judge(width=32, feature_dim=128, dropout=0.3):
+def build_judge(width=24, feature_dim=128, dropout=0.3):
     """Builds the classifier: 28x28x1 -> logits (B, 10); `features` (B, feature_dim) before the head.
 
     Three conv stages (28x28, 14x14, 7x7 with width, 2 width, 4 width channels): small enough
