@@ -32,7 +32,8 @@ def layer_inputs(unet):
         position = {id(layer): i for i, layer in enumerate(unet.layers)}
         inputs = []
         for layer in unet.layers:
-            parents = [position[id(node.operation)] for node in layer._inbound_nodes[0].parent_nodes]
+            nodes = layer._inbound_nodes[0].parent_nodes
+            parents = [position[id(node.operation)] for node in nodes]
             inputs.append(parents if isinstance(layer, sd_layers.Concatenate) else parents[:1])
         unet.__dict__["_layer_inputs"] = inputs
     return unet._layer_inputs
@@ -53,7 +54,8 @@ def _projection_kernels(unet):
         unet.__dict__["_projection_kernels"] = {
             i: layer.residual_projection.weights[0].numpy()[0, 0]
             for i, layer in enumerate(unet.layers)
-            if isinstance(layer, sd_layers.ResBlock) and hasattr(layer.residual_projection, "weights")
+            if isinstance(layer, sd_layers.ResBlock)
+            and hasattr(layer.residual_projection, "weights")
         }
     return unet._projection_kernels
 

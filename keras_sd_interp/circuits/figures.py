@@ -1,0 +1,83 @@
+"""Files for circuits: filter images of every visualized step and the connecting-kernel plots
+(the paper's Appendix A and B), named as the course named them. Re-running skips what exists."""
+
+import os
+
+import numpy as np
+from PIL import Image
+
+from keras_sd_interp import io
+from keras_sd_interp.circuits.kernels import connecting_kernels
+from keras_sd_interp.circuits.walk import main_path, visualized_steps
+from keras_sd_interp.featureviz import conv_target, visualize_filters
+from keras_sd_interp.plotting.circuits import weights_figure
+from keras_sd_interp.plotting.featureviz import image_grid_figure
+
+
+def step_target(unet, step, mode):
+    """The FilterTarget of a circuit step: the whole layer (paper) or the conv itself."""
+    return conv_target(unet, step["conv_index"], step["filter"], mode)
+
+
+def circuit_targets(unet, found):
+    """Every visualized step of every circuit in `found` (from `find_circuits`), deduplicated."""
+    mode = found["mode"]
+    targets = [
+        step_target(unet, step, mode)
+        for circuit in found["circuits"]
+        for step in visualized_steps(circuit["steps"], mode)
+    ]
+    return list(dict.fromkeys(targets))
+
+
+def weights_name(pair):
+    earlier, later = pair["earlier"], pair["later"]
+    return (f"layer_{earlier['layer_index']}_filter_{earlier['filter']}_to_layer_"
+            f"{later['layer_index']}_filter_{later['filter']}_weights.png")
+
+
+def write_weight_plots(unet, found, out_dir, hidden="circuit", overwrite=False, dpi=100):
+    """One `..._weights.png` per consecutive pair of every circuit; returns the paths."""
+    paths = []
+    for circuit in found["circuits"]:
+        for pair in connecting_kernels(unet, main_path(circuit["steps"]), found["mode"], hidden):
+            path = os.path.join(out_dir, weights_name(pair))
+            paths.append(path)
+            if overwrite or not os.path.exists(path):
+                title = (f"layer {pair['earlier']['layer_index']} filter "
+                         f"{pair['earlier']['filter']} -> layer {pair['later']['layer_index']} "
+                         f"filter {pair['later']['filter']}")
+                io.save_figure(path, weights_figure(pair["kernel"], title), dpi=dpi)
+    return paths
+
+
+def write_circuit_strips(unet, found, image_dir, out_dir, overwrite=False):
+    """Per circuit, its filter images in walk order in one figure (`circuit_{rank}.png`)."""
+    paths = []
+    for circuit in found["circuits"]:
+        path = os.path.join(out_dir, f"circuit_{circuit['rank']}.png")
+        paths.append(path)
+        if os.path.exists(path) and not overwrite:
+            continue
+        steps = visualized_steps(circuit["steps"], found["mode"])
+        stems = [step_target(unet, step, found["mode"]).stem for step in steps]
+        images = [np.asarray(Image.open(os.path.join(image_dir, stem + ".png"))) for stem in stems]
+        images = [image[..., None] if image.ndim == 2 else image for image in images]
+        titles = [stem.replace("_filter_", " f") for stem in stems]
+        io.save_figure(path, image_grid_figure(images, titles, columns=8), dpi=60)
+    return paths
+
+
+def write_circuit_figures(unet, decoder, found, settings, out_dir, batch_size=16,
+                          overwrite=False, progress=True, dpi=100, loss_plots=True):
+    """circuits.json, the filter images (`filters/`), the weight plots (`weights/`) and one
+    strip per circuit. Returns a dict of what was written, by kind."""
+    io.save_json(os.path.join(out_dir, "circuits.json"), found)
+    image_dir = os.path.join(out_dir, "filters")
+    visualize_filters(unet, decoder, circuit_targets(unet, found), settings, image_dir,
+                      batch_size, overwrite, progress, loss_plots)
+    return {
+        "weights": write_weight_plots(unet, found, os.path.join(out_dir, "weights"),
+                                      overwrite=overwrite, dpi=dpi),
+        "strips": write_circuit_strips(unet, found, image_dir, out_dir, overwrite),
+    }

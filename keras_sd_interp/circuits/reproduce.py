@@ -1,0 +1,111 @@
+"""The paper's pipeline end to end: circuits -> filter images -> weight plots -> branch SVD,
+into one folder with an `index.md` saying what each figure is and which paper figure it stands
+for. Every stage skips files already on disk, so an interrupted run resumes."""
+
+import os
+
+import numpy as np
+
+from keras_sd_interp import io
+from keras_sd_interp.circuits.branch_svd import branch_svd
+from keras_sd_interp.circuits.figures import write_circuit_figures
+from keras_sd_interp.circuits.walk import find_circuits
+from keras_sd_interp.featureviz import conv_target, visualize_filters
+from keras_sd_interp.plotting.circuits import branch_svd_figure
+
+# The filters the paper looked at on its branch plot (conv 38's side, conv 9's side), SD v1.4.
+PAPER_BRANCH_FILTERS = {"b": (355, 306, 426), "a": (291, 330, 427)}
+
+
+def outlying_points(points, count=3):
+    """Indices of the `count` points (n, 2) farthest from their mean."""
+    distances = np.linalg.norm(points - points.mean(axis=0), axis=1)
+    return tuple(int(i) for i in np.argsort(distances)[::-1][:count])
+
+
+def branch_filters(result):
+    """The filters to mark and visualize: the paper's where they exist, else the outliers."""
+    n = result.right.shape[0]
+    if max(PAPER_BRANCH_FILTERS["a"] + PAPER_BRANCH_FILTERS["b"]) < n:
+        return PAPER_BRANCH_FILTERS["a"], PAPER_BRANCH_FILTERS["b"]
+    return outlying_points(result.left.T), outlying_points(result.right)
+
+
+def write_branch_figures(unet, decoder, settings, out_dir, conv_a=9, conv_b=38, concat=True,
+                         batch_size=16, overwrite=False, progress=True):
+    """The branch-SVD scatter plot, its projections (.npz) and images of the marked filters.
+
+    Marked filters are visualized as the course did (`BRANCH_SPECIALIZATION_...`): conv a's
+    filters on conv a, and conv b's side points (conv b's input channels = conv a's filters)
+    also on conv a, whose output they read.
+    """
+    result = branch_svd(unet, conv_a, conv_b, settings.mode, concat)
+    marked_a, marked_b = branch_filters(result)
+    stem = f"branch_svd_conv_{conv_a}_conv_{conv_b}"
+    io.save_npy(os.path.join(out_dir, stem + "_left.npy"), result.left)
+    io.save_npy(os.path.join(out_dir, stem + "_right.npy"), result.right)
+    figure_path = os.path.join(out_dir, stem + ".png")
+    if overwrite or not os.path.exists(figure_path):
+        figure = branch_svd_figure(result.left, result.right, conv_a, conv_b, marked_a, marked_b,
+                                   title=f"{settings.mode} mode, channels {result.channels}")
+        io.save_figure(figure_path, figure)
+    targets = [conv_target(unet, conv_a, f, settings.mode) for f in marked_a + marked_b]
+    image_dir = os.path.join(out_dir, "branch_filters")
+    visualize_filters(unet, decoder, targets, settings, image_dir, batch_size, overwrite,
+                      progress, loss_plots=False)
+    return {"figure": figure_path, "marked_a": marked_a, "marked_b": marked_b,
+            "images": [os.path.join(image_dir, t.stem + ".png") for t in targets]}
+
+
+def index_text(found, branch, settings, model):
+    """The markdown index of a reproduce run."""
+    lines = [
+        f"# The paper's figures, regenerated ({model} model, {settings.mode} mode)",
+        "",
+        f"Latent descent: {settings.steps} steps, eta {settings.learning_rate}, seed "
+        f"{settings.seed}, {settings.direction}"
+        + ("" if settings.mode == "paper" else f", timestep {settings.timestep}") + ".",
+        "",
+        "| file | what it is | paper figure |",
+        "|---|---|---|",
+        "| `circuits.json` | the top-5 circuits walked back from conv 51 (conv index, layer, "
+        "name, filter, kernel strength per step) | the circuits of Methods/Results |",
+    ]
+    for circuit in found["circuits"]:
+        seed = circuit["seed"]
+        lines.append(
+            f"| `circuit_{circuit['rank']}.png` | filter images of circuit {circuit['rank']} "
+            f"(seed: channel {seed['channel']} of filter {seed['filter']}), output side first |"
+            + (" Appendix A (the 2nd best circuit) |" if circuit["rank"] == 1 else " Appendix A |")
+        )
+    lines += [
+        "| `filters/layer_L_filter_F.png` | one filter's image, `_latent.npy` its final latent,"
+        " `_loss.npy` its objective per step | Appendix A panels |",
+        "| `weights/layer_A_filter_F_to_layer_B_filter_G_weights.png` | the kernel connecting "
+        "two visualized filters of a circuit"
+        + (" (3x3 matmul through the ResBlock, as the course did)" if settings.mode == "paper"
+           else " (exact 5x5 composition through the ResBlock's hidden channel)")
+        + " | Appendix B |",
+        f"| `{os.path.basename(branch['figure'])}` | branch-specialization SVD, left: conv a's "
+        f"side, right: conv b's side; red: filters {branch['marked_a']} / {branch['marked_b']} |"
+        " the branch-specialization scatter plots (\"layers 9 and 38\") |",
+        "| `branch_filters/` | images of the marked filters | the BRANCH_SPECIALIZATION images |",
+        "",
+    ]
+    stopped = [c for c in found["circuits"] if c.get("stopped")]
+    for circuit in stopped:
+        lines.append(f"Circuit {circuit['rank']} stopped early: {circuit['stopped']}.")
+    return "\n".join(lines) + "\n"
+
+
+def reproduce_paper(unet, decoder, settings, out_dir, model="tiny", top_k=5, batch_size=16,
+                    overwrite=False, progress=True):
+    """Runs the whole pipeline into `out_dir`; returns the path of `index.md`."""
+    found = find_circuits(unet, top_k, settings.mode)
+    write_circuit_figures(unet, decoder, found, settings, out_dir, batch_size, overwrite,
+                          progress, dpi=30, loss_plots=False)
+    branch = write_branch_figures(unet, decoder, settings, out_dir, batch_size=batch_size,
+                                  overwrite=overwrite, progress=progress)
+    index_path = os.path.join(out_dir, "index.md")
+    io.save_text(index_path, index_text(found, branch, settings, model))
+    return index_path

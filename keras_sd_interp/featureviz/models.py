@@ -1,0 +1,18 @@
+"""The two models a visualization needs, built as the paper builds them.
+
+The U-Net gets an empty context (max_text_length=0, "the cross-attention layers become all
+pass"); the decoder comes from the matching pipeline (keras-cv's for sd14, the bundled one for
+tiny). Both load the same weights (or none, with `random_weights`).
+"""
+
+from keras_sd_interp.models import load_pipeline, load_unet
+
+
+def unet_and_decoder(model="tiny", img_height=None, img_width=None, weights_dir=None,
+                     random_weights=False):
+    """Returns (unet with context length 0, decoder latent -> image in [-1, 1])."""
+    unet = load_unet(model, img_height, img_width, 0, weights_dir=weights_dir,
+                     random_weights=random_weights)
+    pipeline = load_pipeline(model, unet.img_height, unet.img_width, weights_dir=weights_dir,
+                             random_weights=random_weights)
+    return unet, pipeline.decoder

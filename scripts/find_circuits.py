@@ -1,0 +1,45 @@
+"""Weight-norm circuits walked back from the output conv, saved as JSON; with --visualize, the
+filter image of every step and the kernel plots between them (the paper's Appendix A and B).
+
+    python scripts/find_circuits.py --random_weights --top_k=5 --mode=paper
+    python scripts/find_circuits.py --random_weights --visualize --steps=100
+"""
+
+import os
+
+from absl import app, flags, logging
+
+from keras_sd_interp import io
+from keras_sd_interp.circuits import find_circuits
+from keras_sd_interp.circuits.figures import write_circuit_figures
+from keras_sd_interp.cli import define_model_flags
+from keras_sd_interp.featureviz.flags import define_descent_flags, settings_from_flags
+from keras_sd_interp.featureviz.models import unet_and_decoder
+
+define_model_flags()
+define_descent_flags()
+flags.DEFINE_integer("top_k", 5, "Circuits to walk (the paper: 5).")
+flags.DEFINE_bool("visualize", False, "Also write filter images and kernel plots.")
+flags.DEFINE_bool("follow_residual", True, "Corrected mode: walk residual routes as branches.")
+FLAGS = flags.FLAGS
+
+
+def main(_):
+    settings = settings_from_flags(FLAGS)
+    unet, decoder = unet_and_decoder(FLAGS.model, FLAGS.img_height, FLAGS.img_width,
+                                     FLAGS.weights_dir, FLAGS.random_weights)
+    found = find_circuits(unet, FLAGS.top_k, FLAGS.mode, follow_residual=FLAGS.follow_residual)
+    out_dir = FLAGS.out_dir or f"outputs/circuits_{FLAGS.model}_{FLAGS.mode}"
+    if FLAGS.visualize:
+        write_circuit_figures(unet, decoder, found, settings, out_dir, FLAGS.batch_size,
+                              FLAGS.overwrite)
+    else:
+        io.save_json(os.path.join(out_dir, "circuits.json"), found)
+    for circuit in found["circuits"]:
+        logging.info("circuit %d: %d steps%s", circuit["rank"], len(circuit["steps"]),
+                     f" (stopped: {circuit['stopped']})" if circuit["stopped"] else "")
+    logging.info("wrote %s", out_dir)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,56 @@
+"""Filter visualization by latent descent: one image per (layer or conv, filter).
+
+    python scripts/visualize_filters.py --random_weights --layers=12 --filters=0,1,2
+    python scripts/visualize_filters.py --random_weights --convs=7,8 --filters=0-15
+    python scripts/visualize_filters.py --model=sd14 --weights_dir=/data --mode=paper \
+        --layers=6,12,21,48 --filters=218        # the paper's Appendix A at 512x512
+
+Writes `layer_{L}_filter_{F}.png` (a whole layer, as the course did) or
+`layer_{L}_conv1_filter_{F}.png` (a ResBlock conv), the final latent and the loss curve.
+"""
+
+from absl import app, flags, logging
+
+from keras_sd_interp.cli import define_model_flags
+from keras_sd_interp.featureviz import conv_target, layer_target, tap_target, visualize_filters
+from keras_sd_interp.featureviz.flags import define_descent_flags, settings_from_flags
+from keras_sd_interp.featureviz.models import unet_and_decoder
+
+define_model_flags()
+define_descent_flags()
+flags.DEFINE_list("layers", [], "Layer indices (whole layer outputs, the paper's figures).")
+flags.DEFINE_list("convs", [], "Conv indices 0..51 (a ResBlock conv itself in corrected mode).")
+flags.DEFINE_list("taps", [], "Any tap names (see scripts/inspect_unet.py).")
+flags.DEFINE_list("filters", ["0"], "Filters, e.g. 0,5,7 or a range 0-15.")
+FLAGS = flags.FLAGS
+
+
+def parse_numbers(values):
+    """["0", "3-5"] -> [0, 3, 4, 5]."""
+    numbers = []
+    for value in values:
+        first, _, last = value.partition("-")
+        numbers += list(range(int(first), int(last or first) + 1))
+    return numbers
+
+
+def main(_):
+    unet, decoder = unet_and_decoder(FLAGS.model, FLAGS.img_height, FLAGS.img_width,
+                                     FLAGS.weights_dir, FLAGS.random_weights)
+    filters = parse_numbers(FLAGS.filters)
+    targets = [layer_target(unet, layer, f) for layer in parse_numbers(FLAGS.layers)
+               for f in filters]
+    targets += [conv_target(unet, conv, f, FLAGS.mode) for conv in parse_numbers(FLAGS.convs)
+                for f in filters]
+    targets += [tap_target(unet, name, f) for name in FLAGS.taps for f in filters]
+    if not targets:
+        raise app.UsageError("give --layers, --convs or --taps")
+    out_dir = FLAGS.out_dir or f"outputs/filters_{FLAGS.model}_{FLAGS.mode}"
+    written = visualize_filters(unet, decoder, targets, settings_from_flags(FLAGS), out_dir,
+                                FLAGS.batch_size, FLAGS.overwrite)
+    logging.info("wrote %d filters to %s (%d already there)", len(written), out_dir,
+                 len(targets) - len(written))
+
+
+if __name__ == "__main__":
+    app.run(main)
