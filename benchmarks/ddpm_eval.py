@@ -8,14 +8,18 @@ Generated arrays are cached in --cache (an .npz), so scoring can be rerun withou
 import os
 import time
 
-import numpy as np
 from absl import app, flags
 
 from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
-from keras_sd_interp.ddpm.evaluate import generate_eval_arrays, judge_test_accuracy, score_eval_arrays
+from keras_sd_interp.ddpm.evaluate import (
+    generate_eval_batches,
+    judge_test_accuracy,
+    load_eval_arrays,
+    score_eval_arrays,
+)
 from keras_sd_interp.ddpm.pretrained import load_ddpm
 from keras_sd_interp.ddpm.sampler import Sampler
-from keras_sd_interp.io import atomic_path, save_figure, save_json
+from keras_sd_interp.io import save_figure, save_json
 from keras_sd_interp.judge.judge import load_judge, predict_classes
 from keras_sd_interp.plotting.ddpm import agreement_figure, image_grid_figure
 
@@ -24,31 +28,26 @@ flags.DEFINE_integer("num_samples", 1000, "Samples for the Frechet judge distanc
 flags.DEFINE_integer("batch_size", 200, "Chains per batch; the first batch runs the jumps.")
 flags.DEFINE_integer("seed", 0, "Seed of the first batch (batch k uses seed + k).")
 flags.DEFINE_float("max_jump_beta", 0.5, "Largest beta of a jump.")
-flags.DEFINE_string("cache", "runs/ddpm_eval_arrays.npz", "Cache of the generated arrays.")
+flags.DEFINE_string("cache_dir", "runs/ddpm_eval", "One .npz per generated batch; reruns skip them.")
 flags.DEFINE_bool("generate_only", False, "Stop after generating (no judge needed).")
+flags.DEFINE_bool("score_only", False, "Score the batches already generated; sample nothing.")
 flags.DEFINE_string("out_dir", "figures/ddpm", "Where the JSON and the figures go.")
 
 
 def main(argv):
     del argv
     started = time.time()
-    if os.path.exists(FLAGS.cache):
-        with np.load(FLAGS.cache) as cached:
-            arrays = dict(cached)
-    else:
+    if not FLAGS.score_only:
         model, train_betas, _ = load_ddpm()
-        arrays = generate_eval_arrays(Sampler(model, train_betas), FLAGS.num_samples,
-                                      FLAGS.batch_size, max_jump_beta=FLAGS.max_jump_beta,
-                                      seed=FLAGS.seed)
-        arrays["generate_seconds"] = np.float64(time.time() - started)
-        with atomic_path(FLAGS.cache) as tmp:
-            np.savez(tmp, **arrays)
+        generate_eval_batches(Sampler(model, train_betas), FLAGS.cache_dir, FLAGS.num_samples,
+                              FLAGS.batch_size, max_jump_beta=FLAGS.max_jump_beta, seed=FLAGS.seed)
+        print(f"generated (or found) all batches in {time.time() - started:.0f} s")
     if FLAGS.generate_only:
         return
+    arrays = load_eval_arrays(FLAGS.cache_dir)
     judge = load_judge()
     results, shares = score_eval_arrays(judge, arrays)
     results["judge_test_accuracy"] = judge_test_accuracy(judge)
-    results["generate_seconds"] = float(arrays["generate_seconds"])
     save_json(os.path.join(FLAGS.out_dir, "ddpm_eval.json"), results)
     experiment = results["jump_experiment"]
     save_figure(os.path.join(FLAGS.out_dir, "jump_agreement.png"),
