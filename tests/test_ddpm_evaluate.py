@@ -25,9 +25,11 @@ def test_generate_caches_batches_resumes_and_an_oracle_agrees_everywhere(tmp_pat
     arrays = load_eval_arrays(cache)
     assert arrays["samples"].shape == (6, 28, 28, 1)
     assert arrays["jump_points"].tolist() == [59, 30, 5] and arrays["x_t"].shape == (3, 3, 28, 28, 1)
-    # With the true noise, every chain and every jump ends at x0, and so does each predicted x0.
+    # With the true noise the standard chain ends exactly at x0. A jump feeds the oracle the
+    # nearest training step, whose a-bar differs a little from the jump's, so it ends near x0.
     np.testing.assert_allclose(arrays["final"], x0, atol=2e-4)
-    np.testing.assert_allclose(arrays["jump"], np.broadcast_to(x0, arrays["jump"].shape), atol=2e-4)
+    jump_error = np.abs(arrays["jump"] - x0[None]).max()
+    assert 1e-4 < jump_error < 0.05, jump_error
     # A "classifier" by mean brightness: predicted x0 and jumps agree with the final; x_t at t=59 is noise.
     classify = lambda images: np.argsort(np.argsort(images.mean(axis=(1, 2, 3))))  # noqa: E731
     shares = agreement_with_final(classify, arrays)
