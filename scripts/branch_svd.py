@@ -11,6 +11,7 @@ from absl import app, flags, logging
 from keras_sd_interp import io
 from keras_sd_interp.circuits import branch_svd
 from keras_sd_interp.cli import define_model_flags
+from keras_sd_interp.featureviz.models import paper_unet
 from keras_sd_interp.plotting.circuits import branch_svd_figure
 
 define_model_flags()
@@ -28,10 +29,8 @@ FLAGS = flags.FLAGS
 
 
 def main(_):
-    from keras_sd_interp.models import load_unet
-
-    unet = load_unet(FLAGS.model, FLAGS.img_height, FLAGS.img_width, 0,
-                     weights_dir=FLAGS.weights_dir, random_weights=FLAGS.random_weights)
+    unet = paper_unet(FLAGS.model, FLAGS.img_height, FLAGS.img_width, FLAGS.weights_dir,
+                      FLAGS.random_weights)
     result = branch_svd(unet, FLAGS.conv_a, FLAGS.conv_b, FLAGS.mode, FLAGS.concat,
                         FLAGS.variant)
     out_dir = FLAGS.out_dir or f"outputs/branch_svd_{FLAGS.model}"

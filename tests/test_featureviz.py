@@ -135,7 +135,7 @@ def test_sweep_writes_course_names_and_resumes(tiny_unet, tmp_path):
     settings = fv.DescentSettings(steps=3)
     written = fv.visualize_filters(tiny_unet, decoder, targets, settings, tmp_path,
                                    progress=False)
-    assert written == ["layer_12_filter_3", "layer_12_conv1_filter_3"]
+    assert written == ["layer_12_conv1_filter_3", "layer_12_filter_3"]  # in forward order
     for stem in written:
         for suffix in (".png", "_latent.npy", "_loss.npy", "_loss.png"):
             assert os.path.exists(tmp_path / (stem + suffix))

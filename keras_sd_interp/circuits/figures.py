@@ -64,7 +64,7 @@ def write_circuit_strips(unet, found, image_dir, out_dir, overwrite=False):
         images = [np.asarray(Image.open(os.path.join(image_dir, stem + ".png"))) for stem in stems]
         images = [image[..., None] if image.ndim == 2 else image for image in images]
         titles = [stem.replace("_filter_", " f") for stem in stems]
-        io.save_figure(path, image_grid_figure(images, titles, columns=8), dpi=60)
+        io.save_figure(path, image_grid_figure(images, titles, columns=8), dpi=40)
     return paths
 
 

@@ -9,13 +9,15 @@ import numpy as np  # noqa: E402
 
 def weights_figure(kernel, title=None):
     """The paper's kernel plot: RdBu centred on zero at the largest |value|, each value printed
-    with two decimals, axes off, 15x10 inches. `kernel` is (k, k)."""
+    (two decimals as in the paper; three significant digits when all are below 0.1, where two
+    decimals would print only zeros), axes off, 15x10 inches. `kernel` is (k, k)."""
     kernel = np.asarray(kernel)
     limit = float(np.abs(kernel).max()) or 1.0
+    value_format = "{:.2f}" if limit >= 0.1 else "{:.3g}"
     figure, axis = plt.subplots(figsize=(15, 10))
     axis.imshow(kernel, cmap="RdBu", vmin=-limit, vmax=limit)
     for (row, column), value in np.ndenumerate(kernel):
-        axis.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=20)
+        axis.text(column, row, value_format.format(value), ha="center", va="center", fontsize=20)
     axis.axis("off")
     if title:
         axis.set_title(title, fontsize=18)
