@@ -27,6 +27,8 @@ flags.DEFINE_integer("diffusion_steps", 20000, "Text encoder + U-Net steps in al
 flags.DEFINE_float("learning_rate", 7e-4, "AdamW learning rate of the text encoder + U-Net.")
 flags.DEFINE_float("max_minutes", 80.0, "Stop the diffusion phase after this many minutes "
                    "(this run); rerun to continue.")
+flags.DEFINE_bool("init_from_bundle", False, "With no checkpoint in --run_dir, continue from "
+                  "the bundle's weights and step counts (fresh optimizer state).")
 flags.DEFINE_bool("export", True, "Write the bundle at the end.")
 flags.DEFINE_bool("export_only", False, "Only write the bundle from the run's last checkpoint "
                   "(safe while a training run is still writing checkpoints).")
@@ -38,7 +40,8 @@ def main(argv):
     started = time.time()
     images, labels = load_fashion_mnist("train", FLAGS.data_dir)
     trainer = TinyTrainer(FLAGS.run_dir, images, labels, seed=FLAGS.seed,
-                          batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate)
+                          batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
+                          init_bundle_dir=FLAGS.bundle_dir if FLAGS.init_from_bundle else None)
     ae_mse = loss = None
     if not FLAGS.export_only:
         ae_mse = trainer.train_autoencoder(FLAGS.autoencoder_steps)

@@ -109,3 +109,12 @@ def test_trainer_runs_and_resumes(tmp_path):
     np.testing.assert_array_equal(resumed.ema_vars[0].numpy(), trainer.ema_vars[0].numpy())
     resumed.export({"command": "test"}, str(tmp_path / "bundle"))
     assert bundled.read_record(str(tmp_path / "bundle"))["diffusion_steps"] == 2
+    # A new run warm-starts from the bundle: weights (float16-rounded), counts and scale.
+    warm = TinyTrainer(str(tmp_path / "warm"), images, labels, batch_size=4,
+                       init_bundle_dir=str(tmp_path / "bundle"))
+    assert (int(warm.ae_step), int(warm.step)) == (2, 2)
+    assert float(warm.latent_scale) == pytest.approx(float(trainer.latent_scale))
+    np.testing.assert_array_equal(
+        warm.ema_vars[0].numpy(), trainer.ema_vars[0].numpy().astype(np.float16).astype(np.float32)
+    )
+

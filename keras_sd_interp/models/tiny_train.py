@@ -39,10 +39,11 @@ class TinyTrainer:
         seed: seeds Keras, TensorFlow and the batch sampler.
         batch_size: compositions per step.
         empty_caption_share: share of captions replaced by "" (for guidance).
+        init_bundle_dir: with no checkpoint in `run_dir`, start from this bundle's weights.
     """
 
     def __init__(self, run_dir, images, labels, seed=0, batch_size=64, learning_rate=7e-4,
-                 empty_caption_share=0.1, ema_decay=0.998):
+                 empty_caption_share=0.1, ema_decay=0.998, init_bundle_dir=None):
         keras.utils.set_random_seed(seed)
         self.images, self.labels = images, labels
         self.batch_size = batch_size
@@ -76,7 +77,21 @@ class TinyTrainer:
         self.optimizer.build(self.diffusion_vars)
         if self.manager.latest_checkpoint:
             self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+        elif init_bundle_dir is not None:
+            self._init_from_bundle(init_bundle_dir)
         self.seed = seed
+
+    def _init_from_bundle(self, bundle_dir):
+        """Warm start from a shipped bundle (weights and step counts; optimizer state is new)."""
+        record = bundled.read_record(bundle_dir)
+        for component, model in (("unet", self.unet), ("text_encoder", self.text_encoder),
+                                 ("vae_encoder", self.vae_encoder), ("decoder", self.decoder)):
+            bundled.load_component(model, component, bundle_dir)
+        for ema, var in zip(self.ema_vars, self.diffusion_vars):
+            ema.assign(var)
+        self.ae_step.assign(record["autoencoder_steps"])
+        self.step.assign(record["diffusion_steps"])
+        self.latent_scale.assign(record["latent_scale"])
 
     def _rng(self):
         """Batch sampler seeded by (seed, steps done), so a resumed run draws fresh batches."""
