@@ -27,6 +27,9 @@ def atomic_path(path):
     os.close(handle)
     try:
         yield tmp_path
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual mode
         os.replace(tmp_path, path)
     except BaseException:
         if os.path.exists(tmp_path):
