@@ -57,7 +57,7 @@ def test_shipped_ddpm_loads_and_its_noise_prediction_beats_zero():
     noise = rng.normal(size=x0.shape).astype(np.float32)
     timesteps = rng.integers(0, len(train_betas), 64).astype(np.int32)
     x_t = q_sample(x0, timesteps, noise, np.cumprod(1 - train_betas))
-    mse = float(tf.reduce_mean((model([x_t, tf.constant(timesteps)]) - noise) ** 2))
+    mse = float(tf.reduce_mean((model([tf.constant(x_t), tf.constant(timesteps)]) - noise) ** 2))
     assert mse < 0.2, mse  # Predicting zero noise scores 1.0.
     out = Sampler(model, train_betas).sample_from(x_t[:2], train_betas[:3], seed=0)
     assert out["final"].shape == (2, 28, 28, 1) and np.all(np.isfinite(out["final"]))
