@@ -22,7 +22,8 @@ def atomic_path(path):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    suffix = os.path.splitext(path)[1]
+    # Keep compound suffixes that libraries check, e.g. Keras 3's ".weights.h5".
+    suffix = ".weights.h5" if path.endswith(".weights.h5") else os.path.splitext(path)[1]
     handle, tmp_path = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
     os.close(handle)
     try:

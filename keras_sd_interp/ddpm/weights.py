@@ -1,7 +1,7 @@
 """Keras weight files: atomic saving, and the small float16 files shipped in `assets/`.
 
-Keras 3 insists that weight files end in `.weights.h5`, while `io.atomic_path` keeps only the
-last extension of its temporary name, so saving goes through a second, well-named temp file.
+Keras 3 insists that weight files end in `.weights.h5`; `io.atomic_path` keeps that suffix on
+its temporary name.
 """
 
 import os
@@ -17,14 +17,8 @@ def save_weights_atomic(model, path):
     path = os.fspath(path)
     if not path.endswith(".weights.h5"):
         raise ValueError(f"Keras 3 weight files must end in '.weights.h5', got {path!r}")
-    with atomic_path(path) as tmp:
-        keras_named_tmp = tmp[: -len(".h5")] + ".weights.h5"
-        try:
-            model.save_weights(keras_named_tmp)
-            os.replace(keras_named_tmp, tmp)
-        finally:
-            if os.path.exists(keras_named_tmp):
-                os.remove(keras_named_tmp)
+    with atomic_path(path) as tmp:  # the temp name keeps ".weights.h5", as Keras requires
+        model.save_weights(tmp)
 
 
 def save_float16_weights(model, path):
