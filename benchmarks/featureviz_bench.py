@@ -6,8 +6,10 @@ For each model, in one run, filters x steps per second of
   (a) the course method: a Keras sub-model per filter (`Model(unet.inputs, layers[L].output)`),
       eager GradientTape, one filter at a time;
   (b) ours: 16 filters in one compiled step (`optimize_latents`), tracing excluded;
-and the ratio of our step to the floor, one compiled forward+backward of the same truncated
-network for the same batch.
+the ratio of our step to the floor, one compiled forward+backward of the same truncated
+network for the same batch; and what batching can gain on this machine at all: the floor of
+one item times the batch, over the floor of the batch (about 1 where the convolutions are
+compute-bound, as on a 2-core CPU; far above 1 on a GPU).
 """
 
 import time
@@ -83,20 +85,21 @@ def measure(model):
     course = course_rate(unet, FLAGS.layer, FLAGS.course_filters, FLAGS.steps)
     ours = ours_rate(unet, FLAGS.layer, FLAGS.batch, FLAGS.steps)
     floor = floor_seconds(unet, FLAGS.layer, FLAGS.batch, FLAGS.steps)
+    single_floor = floor_seconds(unet, FLAGS.layer, 1, FLAGS.steps)
     our_step = FLAGS.batch / ours
     return [f"{model} {size[0]}x{size[1]}", course, ours, ours / course, our_step, floor,
-            our_step / floor]
+            our_step / floor, FLAGS.batch * single_floor / floor]
 
 
 def main(_):
     rows = [measure(model) for model in FLAGS.models]
     print(f"\nlayer {FLAGS.layer}, batch {FLAGS.batch}, {FLAGS.steps} timed steps\n")
     print("| model | (a) course, filter-steps/s | (b) ours, filter-steps/s | (b)/(a) "
-          "| our step, s | floor fwd+bwd, s | step/floor |")
-    print("|---|---|---|---|---|---|---|")
-    for name, course, ours, ratio, step, floor, over in rows:
+          "| our step, s | floor fwd+bwd, s | step/floor | batching gain |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, course, ours, ratio, step, floor, over, gain in rows:
         print(f"| {name} | {course:.2f} | {ours:.2f} | {ratio:.1f}x | {step:.3f} | {floor:.3f} "
-              f"| {over:.2f} |")
+              f"| {over:.2f} | {gain:.2f}x |")
 
 
 if __name__ == "__main__":

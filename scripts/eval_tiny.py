@@ -12,29 +12,41 @@ from absl import flags
 
 from keras_sd_interp import io
 from keras_sd_interp.judge import load_judge
-from keras_sd_interp.models import load_pipeline
-from keras_sd_interp.models.tiny_eval import prompt_accuracy
+from keras_sd_interp.data import load_fashion_mnist
+from keras_sd_interp.models import bundled
+from keras_sd_interp.models.tiny import TinyPipeline
+from keras_sd_interp.models.tiny_eval import prompt_accuracy, reference_accuracy
 from keras_sd_interp.plotting.grids import image_grid
 
 flags.DEFINE_integer("num_per_class", 20, "Images per class on each side (x10 in all).")
 flags.DEFINE_integer("num_steps", 25, "DDIM steps.")
 flags.DEFINE_float("guidance", 5.0, "Classifier-free guidance scale.")
 flags.DEFINE_integer("seed", 0, "Seed of the prompt pairing and the noise.")
+flags.DEFINE_string("bundle_dir", bundled.ASSETS_DIR, "The bundle to score (default: the "
+                    "shipped one).")
+flags.DEFINE_string("data_dir", None, "Folder with the Fashion-MNIST IDX files (for the real "
+                    "reference; default: the usual places).")
 flags.DEFINE_string("output_dir", "figures/tiny", "Where to write the JSON and the grid.")
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     del argv
+    pipe, judge = TinyPipeline(bundle_dir=FLAGS.bundle_dir), load_judge()
     scores, pair_images = prompt_accuracy(
-        load_pipeline("tiny"), load_judge(), FLAGS.num_per_class, FLAGS.num_steps,
-        FLAGS.guidance, FLAGS.seed,
+        pipe, judge, FLAGS.num_per_class, FLAGS.num_steps, FLAGS.guidance, FLAGS.seed,
+    )
+    test_images, test_labels = load_fashion_mnist("test", FLAGS.data_dir)
+    scores["reference"] = reference_accuracy(
+        pipe, judge, test_images, test_labels, FLAGS.num_per_class, FLAGS.seed
     )
     io.save_json(os.path.join(FLAGS.output_dir, "prompt_accuracy.json"), scores)
     grid = image_grid(pair_images[:40], columns=8).repeat(3, 0).repeat(3, 1)
     io.save_image(os.path.join(FLAGS.output_dir, "pairs_grid.png"), grid)
     for key in ("pairs", "pairs_left", "pairs_right", "singles", "unconditional"):
         print(f"{key:14s} {scores[key]:.3f}")
+    for key, value in scores["reference"].items():
+        print(f"reference, {key:11s} {value:.3f}")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ flags.DEFINE_integer("batch_size", 64, "Compositions per step.")
 flags.DEFINE_integer("autoencoder_steps", 1200, "Autoencoder steps in all.")
 flags.DEFINE_integer("diffusion_steps", 20000, "Text encoder + U-Net steps in all.")
 flags.DEFINE_float("learning_rate", 7e-4, "AdamW learning rate of the text encoder + U-Net.")
+flags.DEFINE_float("ema_decay", 0.999, "Decay of the exported EMA weights.")
 flags.DEFINE_float("max_minutes", 80.0, "Stop the diffusion phase after this many minutes "
                    "(this run); rerun to continue.")
 flags.DEFINE_bool("init_from_bundle", False, "With no checkpoint in --run_dir, continue from "
@@ -41,13 +42,18 @@ def main(argv):
     images, labels = load_fashion_mnist("train", FLAGS.data_dir)
     trainer = TinyTrainer(FLAGS.run_dir, images, labels, seed=FLAGS.seed,
                           batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
+                          ema_decay=FLAGS.ema_decay,
                           init_bundle_dir=FLAGS.bundle_dir if FLAGS.init_from_bundle else None)
     ae_mse = loss = None
+    minutes = {}
     if not FLAGS.export_only:
         ae_mse = trainer.train_autoencoder(FLAGS.autoencoder_steps)
         scale = trainer.fit_latent_scale()
         print(f"autoencoder reconstruction MSE {ae_mse:.4f}, latent scale {scale:.4f}")
+        minutes["autoencoder_this_run"] = round((time.time() - started) / 60, 1)
         loss = trainer.train_diffusion(FLAGS.diffusion_steps, FLAGS.max_minutes)
+        minutes["diffusion_this_run"] = round((time.time() - started) / 60
+                                              - minutes["autoencoder_this_run"], 1)
         print(f"diffusion steps {int(trainer.step)}, recent noise MSE {loss:.4f}")
     if FLAGS.export or FLAGS.export_only:
         trainer.export({
@@ -57,7 +63,8 @@ def main(argv):
                     "'a X and a Y', 25% singles 'a X'; 10% empty captions",
             "autoencoder_mse_last_batch": ae_mse,
             "noise_mse_recent": loss,
-            "minutes_this_run": round((time.time() - started) / 60, 1),
+            "ema_decay": FLAGS.ema_decay,
+            "minutes_this_run": dict(minutes, total=round((time.time() - started) / 60, 1)),
         }, FLAGS.bundle_dir)
         print(f"wrote the bundle to {FLAGS.bundle_dir}")
 

@@ -3,7 +3,8 @@
 For two-item prompts the judge classifies the left and right cells of each generated image;
 a cell counts when its class is the one the prompt names there. Single-item prompts are scored
 on the middle cell, and unconditional samples (empty prompt) against the same classes as the
-pairs, as the floor (about 10% by chance).
+pairs, as the floor (about 10% by chance). As the ceiling, `reference_accuracy` scores real
+test-set compositions of the same class pairs, as they are and after the autoencoder.
 """
 
 import numpy as np
@@ -77,3 +78,37 @@ def prompt_accuracy(pipe, judge, num_per_class=20, num_steps=25, guidance=5.0, s
         "guidance": guidance,
         "seed": seed,
     }, pairs
+
+
+def reference_accuracy(pipe, judge, test_images, test_labels, num_per_class=20, seed=0):
+    """The judge on real compositions of the same balanced class pairs: what a generator that
+    drew real test items would score, before and after the pipeline's autoencoder.
+
+    Args:
+        test_images, test_labels: real Fashion-MNIST items, uint8 (N, 28, 28) and int (N,).
+
+    Returns:
+        {"real": share of cells right on the raw compositions,
+         "autoencoded": the same after image_encoder -> decoder}.
+    """
+    from keras_sd_interp.data.fashion_mnist import to_model_range, to_uint8
+    from keras_sd_interp.judge import predict_classes
+
+    rng = np.random.default_rng(seed)
+    left, right = balanced_pairs(num_per_class, seed)
+
+    def items_of(classes):
+        return test_images[[rng.choice(np.flatnonzero(test_labels == c)) for c in classes]]
+
+    real = compositions.compose_pairs(items_of(left), items_of(right))
+    latents = pipe.image_encoder.predict(to_model_range(real), verbose=0)
+    autoencoded = to_uint8(pipe.decoder.predict(latents, verbose=0))
+
+    def cell_accuracy(images):
+        image_left, image_right = compositions.halves(images)
+        return float(np.mean(np.concatenate([
+            predict_classes(judge, image_left)[0] == left,
+            predict_classes(judge, image_right)[0] == right,
+        ])))
+
+    return {"real": cell_accuracy(real), "autoencoded": cell_accuracy(autoencoded)}
