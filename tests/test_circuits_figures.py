@@ -57,3 +57,17 @@ def test_flag_defaults_follow_the_mode():
     values(["prog", "--mode=corrected", "--steps=7"])
     settings = settings_from_flags(values)
     assert (settings.steps, settings.learning_rate, settings.timestep) == (7, 0.05, 500)
+
+
+def test_clear_outputs_removes_only_what_a_reproduce_run_writes(tmp_path):
+    from keras_sd_interp.circuits.reproduce import clear_outputs
+
+    for name in ("filters/layer_6_filter_0.png", "weights/a_weights.png",
+                 "branch_filters/layer_14_filter_1.png", "circuit_0.png", "circuits.json",
+                 "branch_svd_conv_9_conv_38_left.npy", "index.md", "my_notes.txt",
+                 "other/keep.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    assert clear_outputs(str(tmp_path)) == 7
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["keep.png", "my_notes.txt", "other"]
+    assert clear_outputs(str(tmp_path / "missing")) == 0

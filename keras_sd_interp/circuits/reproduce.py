@@ -1,8 +1,12 @@
 """The paper's pipeline end to end: circuits -> filter images -> weight plots -> branch SVD,
 into one folder with an `index.md` saying what each figure is and which paper figure it stands
-for. Every stage skips files already on disk, so an interrupted run resumes."""
+for. Every stage skips files already on disk, so an interrupted run resumes; with `overwrite`
+the previous run's outputs are removed first, so figures of circuits that a new model no longer
+has do not linger."""
 
+import glob
 import os
+import shutil
 
 import numpy as np
 
@@ -98,9 +102,34 @@ def index_text(found, branch, settings, model):
     return "\n".join(lines) + "\n"
 
 
+OUTPUT_FOLDERS = ("filters", "weights", "branch_filters")
+OUTPUT_PATTERNS = ("circuit_*.png", "circuits.json", "branch_svd_conv_*", "index.md")
+
+
+def clear_outputs(out_dir):
+    """Removes what a reproduce run writes in `out_dir` (its folders and named files only);
+    returns the number of paths removed. Other files in `out_dir` stay."""
+    paths = [os.path.join(out_dir, folder) for folder in OUTPUT_FOLDERS]
+    paths += [p for pattern in OUTPUT_PATTERNS for p in glob.glob(os.path.join(out_dir, pattern))]
+    removed = 0
+    for path in paths:
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+        else:
+            continue
+        removed += 1
+    return removed
+
+
 def reproduce_paper(unet, decoder, settings, out_dir, model="tiny", top_k=5, batch_size=16,
                     overwrite=False, progress=True):
-    """Runs the whole pipeline into `out_dir`; returns the path of `index.md`."""
+    """Runs the whole pipeline into `out_dir`; returns the path of `index.md`.
+
+    With `overwrite`, the previous run's outputs are removed first (`clear_outputs`)."""
+    if overwrite:
+        clear_outputs(out_dir)
     found = find_circuits(unet, top_k, settings.mode)
     write_circuit_figures(unet, decoder, found, settings, out_dir, batch_size, overwrite,
                           progress, dpi=30, loss_plots=False)
