@@ -1,5 +1,8 @@
 """Flags shared by the scripts, and the models they name. Scripts stay thin: parse, call, write."""
 
+import os
+import re
+
 from absl import flags
 
 
@@ -29,3 +32,25 @@ def unet_from_flags(flag_values, max_text_length=None):
         weights_dir=flag_values.weights_dir,
         random_weights=flag_values.random_weights,
     )
+
+
+def parse_numbers(values):
+    """Index lists from a list flag: ["0", "3-5"] -> [0, 3, 4, 5] (ranges inclusive).
+
+    Raises ValueError naming the bad entry for anything that is not N or N-M with N <= M.
+    """
+    numbers = []
+    for value in values:
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", value)
+        if match is None or (match.group(2) and int(match.group(2)) < int(match.group(1))):
+            raise ValueError(f"bad index {value!r}: give N or a range N-M with N <= M")
+        first, last = int(match.group(1)), int(match.group(2) or match.group(1))
+        numbers += list(range(first, last + 1))
+    return numbers
+
+
+def prompt_figure_path(prompt, seed, folder=os.path.join("figures", "generate")):
+    """Default PNG path of a generated grid: "a sneaker and a bag", 0 ->
+    figures/generate/a_sneaker_and_a_bag_seed0.png ("unconditional" for an empty prompt)."""
+    slug = re.sub(r"[^a-z0-9]+", "_", prompt.lower()).strip("_") or "unconditional"
+    return os.path.join(folder, f"{slug}_seed{seed}.png")

@@ -3,13 +3,11 @@
     python scripts/generate.py --prompt="a sneaker and a bag" --num_images=8 --seed=0
 """
 
-import os
-import re
-
 from absl import app
 from absl import flags
 
 from keras_sd_interp import io
+from keras_sd_interp.cli import prompt_figure_path
 from keras_sd_interp.models import load_pipeline
 from keras_sd_interp.plotting.grids import image_grid
 
@@ -28,11 +26,6 @@ flags.DEFINE_string("output", None, "PNG path (default figures/generate/<prompt>
 FLAGS = flags.FLAGS
 
 
-def default_output(prompt, seed):
-    slug = re.sub(r"[^a-z0-9]+", "_", prompt.lower()).strip("_") or "unconditional"
-    return os.path.join("figures", "generate", f"{slug}_seed{seed}.png")
-
-
 def main(argv):
     del argv
     pipe = load_pipeline(FLAGS.model, weights_dir=FLAGS.weights_dir,
@@ -42,7 +35,7 @@ def main(argv):
         unconditional_guidance_scale=FLAGS.guidance, seed=FLAGS.seed,
     )
     grid = image_grid(images, columns=4).repeat(FLAGS.scale, 0).repeat(FLAGS.scale, 1)
-    output = FLAGS.output or default_output(FLAGS.prompt, FLAGS.seed)
+    output = FLAGS.output or prompt_figure_path(FLAGS.prompt, FLAGS.seed)
     io.save_image(output, grid)
     print(f"wrote {output}")
 

@@ -11,7 +11,7 @@ Writes `layer_{L}_filter_{F}.png` (a whole layer, as the course did) or
 
 from absl import app, flags, logging
 
-from keras_sd_interp.cli import define_model_flags
+from keras_sd_interp.cli import define_model_flags, parse_numbers
 from keras_sd_interp.featureviz import conv_target, layer_target, tap_target, visualize_filters
 from keras_sd_interp.featureviz.flags import define_descent_flags, settings_from_flags
 from keras_sd_interp.featureviz.models import unet_and_decoder
@@ -25,22 +25,17 @@ flags.DEFINE_list("filters", ["0"], "Filters, e.g. 0,5,7 or a range 0-15.")
 FLAGS = flags.FLAGS
 
 
-def parse_numbers(values):
-    """["0", "3-5"] -> [0, 3, 4, 5]."""
-    numbers = []
-    for value in values:
-        first, _, last = value.partition("-")
-        numbers += list(range(int(first), int(last or first) + 1))
-    return numbers
-
-
 def main(_):
     unet, decoder = unet_and_decoder(FLAGS.model, FLAGS.img_height, FLAGS.img_width,
                                      FLAGS.weights_dir, FLAGS.random_weights)
-    filters = parse_numbers(FLAGS.filters)
-    targets = [layer_target(unet, layer, f) for layer in parse_numbers(FLAGS.layers)
+    try:
+        filters = parse_numbers(FLAGS.filters)
+        layers, convs = parse_numbers(FLAGS.layers), parse_numbers(FLAGS.convs)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from error
+    targets = [layer_target(unet, layer, f) for layer in layers
                for f in filters]
-    targets += [conv_target(unet, conv, f, FLAGS.mode) for conv in parse_numbers(FLAGS.convs)
+    targets += [conv_target(unet, conv, f, FLAGS.mode) for conv in convs
                 for f in filters]
     targets += [tap_target(unet, name, f) for name in FLAGS.taps for f in filters]
     if not targets:

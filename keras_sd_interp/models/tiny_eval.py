@@ -20,6 +20,16 @@ def balanced_pairs(num_per_class=20, seed=0):
     return left, right
 
 
+def pair_cell_hits(judge, images, left, right):
+    """Judge verdicts for two-item images uint8 (N, 32, 64[, 1]): (left hits (N,), right hits
+    (N,)), booleans, True where the cell's judged class is the prompted one."""
+    from keras_sd_interp.judge import predict_classes
+
+    image_left, image_right = compositions.halves(images)
+    return (predict_classes(judge, image_left)[0] == left,
+            predict_classes(judge, image_right)[0] == right)
+
+
 def generate(pipe, prompts, num_steps, guidance, seed, batch_size=100):
     """Images uint8 (len(prompts), H, W, 1) for `prompts`, in batches with seeds seed, seed+1..."""
     images = []
@@ -48,19 +58,12 @@ def prompt_accuracy(pipe, judge, num_per_class=20, num_steps=25, guidance=5.0, s
     pair_prompts = [compositions.pair_caption(a, b) for a, b in zip(left, right)]
     single_prompts = [compositions.single_caption(c) for c in left]
 
-    def judged(images, crop):
-        return predict_classes(judge, crop(images))[0]
-
     pairs = generate(pipe, pair_prompts, num_steps, guidance, seed)
-    pair_left, pair_right = compositions.halves(pairs)
-    left_hits = judged(pair_left, lambda x: x) == left
-    right_hits = judged(pair_right, lambda x: x) == right
+    left_hits, right_hits = pair_cell_hits(judge, pairs, left, right)
     singles = generate(pipe, single_prompts, num_steps, guidance, seed + 1000)
-    single_hits = judged(singles, compositions.middle) == left
+    single_hits = predict_classes(judge, compositions.middle(singles))[0] == left
     unconditional = generate(pipe, [""] * len(left), num_steps, guidance, seed + 2000)
-    uncond_left, uncond_right = compositions.halves(unconditional)
-    uncond_hits = np.concatenate([judged(uncond_left, lambda x: x) == left,
-                                  judged(uncond_right, lambda x: x) == right])
+    uncond_hits = np.concatenate(pair_cell_hits(judge, unconditional, left, right))
     per_class = {
         CLASS_NAMES[c]: float(np.mean(np.concatenate([left_hits[left == c],
                                                       right_hits[right == c]])))
@@ -92,7 +95,6 @@ def reference_accuracy(pipe, judge, test_images, test_labels, num_per_class=20, 
          "autoencoded": the same after image_encoder -> decoder}.
     """
     from keras_sd_interp.data.fashion_mnist import to_model_range, to_uint8
-    from keras_sd_interp.judge import predict_classes
 
     rng = np.random.default_rng(seed)
     left, right = balanced_pairs(num_per_class, seed)
@@ -105,10 +107,6 @@ def reference_accuracy(pipe, judge, test_images, test_labels, num_per_class=20, 
     autoencoded = to_uint8(pipe.decoder.predict(latents, verbose=0))
 
     def cell_accuracy(images):
-        image_left, image_right = compositions.halves(images)
-        return float(np.mean(np.concatenate([
-            predict_classes(judge, image_left)[0] == left,
-            predict_classes(judge, image_right)[0] == right,
-        ])))
+        return float(np.mean(np.concatenate(pair_cell_hits(judge, images, left, right))))
 
     return {"real": cell_accuracy(real), "autoencoded": cell_accuracy(autoencoded)}
