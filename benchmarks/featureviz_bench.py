@@ -20,7 +20,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from keras_sd_interp import featureviz as fv
-from keras_sd_interp import taps
+from keras_sd_interp.lens import taps
 from keras_sd_interp.models import load_unet
 from keras_sd_interp.models.pipeline import timestep_embedding
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
-from keras_sd_interp import taps
+from keras_sd_interp.lens import taps
 from keras_sd_interp.models import load_unet
 
 flags.DEFINE_list("models", ["tiny", "sd14"], "Which U-Nets to measure.")

@@ -1,6 +1,6 @@
 """Text reports of what is inside a U-Net: the conv inventory and every tappable site."""
 
-from keras_sd_interp import taps
+from keras_sd_interp.lens import taps
 
 
 def inventory_table(unet):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_sd_interp import taps
+from keras_sd_interp.lens import taps
 from keras_sd_interp.circuits import branch_svd
 from keras_sd_interp.circuits.branch_svd import corrected_branch_svd, paper_branch_svd
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from keras_sd_interp import taps
+from keras_sd_interp.lens import taps
 
 CONV_BEARING_LAYERS = [4, 6, 9, 11, 12, 14, 16, 17, 19, 21, 22, 23, 24, 26, 28, 30, 32, 33, 35,
                        38, 41, 43, 45, 48, 51, 53, 55, 58, 61, 65]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_sd_interp import taps
-from keras_sd_interp.models import hooks
+from keras_sd_interp.lens import taps
+from keras_sd_interp.lens import sites
 from tests.conftest import random_unet_inputs
 
 
@@ -89,15 +89,15 @@ def test_replacing_cross_attention_probs(tiny_unet):
     site = "spatial_transformer_3.attn2.probs"
     plain, recorded = taps.run_with_cache(tiny_unet, inputs, [site])
     same, _ = taps.run_with_hooks(
-        tiny_unet, inputs, {site: hooks.replace_with(recorded[site])}
+        tiny_unet, inputs, {site: sites.replace_with(recorded[site])}
     )
     np.testing.assert_allclose(same, plain, atol=1e-6)
     uniform = tf.fill(recorded[site].shape, 1.0 / recorded[site].shape[-1])
-    changed, _ = taps.run_with_hooks(tiny_unet, inputs, {site: hooks.replace_with(uniform)})
+    changed, _ = taps.run_with_hooks(tiny_unet, inputs, {site: sites.replace_with(uniform)})
     assert np.abs(changed - plain).max() > 1e-3
     # Editing only batch item 1 leaves item 0 alone.
     one, _ = taps.run_with_hooks(
-        tiny_unet, inputs, {site: hooks.replace_with(uniform, batch=[1])}
+        tiny_unet, inputs, {site: sites.replace_with(uniform, batch=[1])}
     )
     np.testing.assert_allclose(one[0], plain[0], atol=1e-6)
     np.testing.assert_allclose(one[1], changed[1], atol=1e-5)
@@ -107,7 +107,7 @@ def test_token_selective_edit_touches_only_chosen_tokens(tiny_unet):
     inputs = random_unet_inputs(tiny_unet, 1, seed=4)
     site = "spatial_transformer_0.attn2.probs"
     _, edited = taps.run_with_hooks(
-        tiny_unet, inputs, {site: hooks.scale(0.0, axis=-1, indices=[1, 3])}, record=[site]
+        tiny_unet, inputs, {site: sites.scale(0.0, axis=-1, indices=[1, 3])}, record=[site]
     )
     _, plain = taps.run_with_cache(tiny_unet, inputs, [site])
     probs, ref = edited[site].numpy(), plain[site].numpy()

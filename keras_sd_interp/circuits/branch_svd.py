@@ -17,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from keras_sd_interp import taps
+from keras_sd_interp.lens import taps
 from keras_sd_interp.circuits.graph import input_segments
 
 

@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from keras_sd_interp import taps
+from keras_sd_interp.lens import taps
 from keras_sd_interp.circuits.strength import inventory
 from keras_sd_interp.models import layers as sd_layers
 

@@ -9,7 +9,7 @@ import dataclasses
 
 import numpy as np
 
-from keras_sd_interp import taps
+from keras_sd_interp.lens import taps
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,7 @@ A circuit is a list of steps (dicts, JSON-ready), the main path first (branch 0)
 
 import numpy as np
 
-from keras_sd_interp import taps
+from keras_sd_interp.lens import taps
 from keras_sd_interp.circuits.graph import conv_input_sources
 from keras_sd_interp.circuits.strength import (
     channel_strengths, conv_kernels, inventory, output_seeds,

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from keras_sd_interp import taps
+from keras_sd_interp.lens import taps
 from keras_sd_interp.featureviz.init import initial_latents
 from keras_sd_interp.featureviz.objectives import channel_table, item_losses
 from keras_sd_interp.models.pipeline import timestep_embedding

@@ -7,7 +7,8 @@ target whose PNG exists is done and is skipped unless `overwrite`.
 
 import os
 
-from keras_sd_interp import io, taps
+from keras_sd_interp import io
+from keras_sd_interp.lens import taps
 from keras_sd_interp.featureviz.optimize import optimize_latents
 from keras_sd_interp.featureviz.render import decode_to_uint8
 from keras_sd_interp.plotting.featureviz import loss_curve_figure

@@ -8,7 +8,7 @@ output (conv2 plus residual). Here any tappable tensor works; a ResBlock's two c
 
 import dataclasses
 
-from keras_sd_interp import taps
+from keras_sd_interp.lens import taps
 
 
 @dataclasses.dataclass(frozen=True)

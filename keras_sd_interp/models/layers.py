@@ -22,7 +22,7 @@ from keras import ops
 from keras_cv.src.models.stable_diffusion import diffusion_model as kcv_unet
 from keras_cv.src.models.stable_diffusion import padded_conv2d as kcv_conv
 
-from keras_sd_interp.models.hooks import site
+from keras_sd_interp.lens.sites import site
 
 
 def _sub_site(layer, suffix):

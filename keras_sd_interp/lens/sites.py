@@ -88,7 +88,7 @@ def hooks(record=(), edits=None):
     if missing and context.seen:
         raise ValueError(
             f"these sites were never reached by the forward pass: {sorted(missing)}; "
-            "see keras_sd_interp.taps.list_taps() for valid names"
+            "see keras_sd_interp.lens.taps.list_taps() for valid names"
         )
 
 

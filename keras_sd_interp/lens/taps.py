@@ -23,7 +23,7 @@ import keras
 import tensorflow as tf
 
 from keras_sd_interp.models import layers as sd_layers
-from keras_sd_interp.models.hooks import hooks
+from keras_sd_interp.lens.sites import hooks
 from keras_sd_interp.models.unet import NUM_LAYERS, layer_site_names  # noqa: F401 (re-export)
 
 NUM_CONVS = 52
