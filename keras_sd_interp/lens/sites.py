@@ -67,6 +67,35 @@ def site(name, tensor):
 
 
 @contextlib.contextmanager
+def active(context):
+    """Puts a hook context (any object with `apply(name, tensor) -> tensor`) on the stack."""
+    stack = _active_contexts()
+    stack.append(context)
+    try:
+        yield context
+    finally:
+        stack.remove(context)
+
+
+@contextlib.contextmanager
+def located(**where):
+    """Tells hook contexts where the model runs: e.g. `step`, `timestep` (scalar tensors) and
+    `half` ("cond"/"uncond") or `halves` (the batch is [uncond; cond], each `half_size` items).
+    The sampler sets it; `location()` reads it (None outside any `located` block)."""
+    previous = getattr(_STATE, "where", None)
+    _STATE.where = dict(previous or {}, **where)
+    try:
+        yield
+    finally:
+        _STATE.where = previous
+
+
+def location():
+    """The innermost `located(...)` information (a dict), or None."""
+    return getattr(_STATE, "where", None)
+
+
+@contextlib.contextmanager
 def hooks(record=(), edits=None):
     """Activates recording and editing of named sites for the block; yields the cache dict.
 
@@ -78,12 +107,8 @@ def hooks(record=(), edits=None):
         dict site name -> recorded tensor, filled while the block runs the model.
     """
     context = HookContext(record, edits)
-    stack = _active_contexts()
-    stack.append(context)
-    try:
+    with active(context):
         yield context.cache
-    finally:
-        stack.remove(context)
     missing = (context.record | set(context.edits)) - context.seen
     if missing and context.seen:
         raise ValueError(
@@ -92,22 +117,39 @@ def hooks(record=(), edits=None):
         )
 
 
-def _selection_mask(shape, batch=None, axis=None, indices=None):
-    """Boolean tensor broadcastable to `shape`: True at the chosen batch items and indices.
+def _check_positions(kind, positions, size):
+    """Raises ValueError unless every position is in 0..size-1 (when the size is static)."""
+    if size is None:
+        return
+    bad = [int(p) for p in positions if not 0 <= int(p) < size]
+    if bad:
+        raise ValueError(f"{kind} {bad} out of range: this site has {kind} 0..{size - 1}")
+
+
+def _selection_mask(tensor, batch=None, axis=None, indices=None):
+    """Boolean tensor broadcastable to `tensor`: True at the chosen batch items and indices.
 
     Args:
-        shape: dynamic shape of the edited tensor.
+        tensor: the edited tensor (static sizes are checked against the selection).
         batch: list of batch positions, or None for every item.
         axis: axis along which `indices` select (e.g. -1 for the tokens of attention probs).
         indices: list of positions along `axis`, or None for all.
+
+    Raises:
+        ValueError: a batch position or index outside the tensor (it would select nothing).
     """
-    rank = shape.shape[0]
+    shape, rank = tf.shape(tensor), tensor.shape.rank
     mask = tf.ones([1] * rank, dtype=tf.bool)
     if batch is not None:
+        _check_positions("batch items", batch, tensor.shape[0])
         hits = tf.reduce_any(tf.one_hot(batch, shape[0], on_value=True, off_value=False), 0)
         mask = tf.logical_and(mask, tf.reshape(hits, [-1] + [1] * (rank - 1)))
     if indices is not None:
+        if axis is None:
+            raise ValueError("indices given without an axis: pass axis=-1 (channels, tokens) "
+                             "or the axis the indices select along")
         axis = axis % rank
+        _check_positions(f"indices along axis {axis}", indices, tensor.shape[axis])
         hits = tf.reduce_any(
             tf.one_hot(indices, shape[axis], on_value=True, off_value=False), 0
         )
@@ -126,11 +168,11 @@ def replace_with(value, batch=None, axis=None, indices=None):
         axis, indices: optional selection along one more axis (tokens, channels, heads).
     """
 
-    def edit(tensor):
+    def edit(tensor, where=None):
         new = tf.cast(tf.broadcast_to(value, tf.shape(tensor)), tensor.dtype)
         if batch is None and indices is None:
             return new
-        return tf.where(_selection_mask(tf.shape(tensor), batch, axis, indices), new, tensor)
+        return tf.where(_selection_mask(tensor, batch, axis, indices), new, tensor)
 
     return edit
 
@@ -138,10 +180,10 @@ def replace_with(value, batch=None, axis=None, indices=None):
 def add(delta, batch=None, axis=None, indices=None):
     """Edit that adds `delta` (broadcastable) at the selected places (steering, noise)."""
 
-    def edit(tensor):
+    def edit(tensor, where=None):
         delta_full = tf.cast(tf.broadcast_to(delta, tf.shape(tensor)), tensor.dtype)
         if batch is not None or indices is not None:
-            mask = _selection_mask(tf.shape(tensor), batch, axis, indices)
+            mask = _selection_mask(tensor, batch, axis, indices)
             delta_full = tf.where(mask, delta_full, tf.zeros_like(delta_full))
         return tensor + delta_full
 
@@ -151,10 +193,10 @@ def add(delta, batch=None, axis=None, indices=None):
 def scale(factor, batch=None, axis=None, indices=None):
     """Edit that multiplies the selected places by `factor` (0 ablates them)."""
 
-    def edit(tensor):
+    def edit(tensor, where=None):
         factor_full = tf.cast(tf.broadcast_to(factor, tf.shape(tensor)), tensor.dtype)
         if batch is not None or indices is not None:
-            mask = _selection_mask(tf.shape(tensor), batch, axis, indices)
+            mask = _selection_mask(tensor, batch, axis, indices)
             factor_full = tf.where(mask, factor_full, tf.ones_like(factor_full))
         return tensor * factor_full
 

@@ -11,17 +11,21 @@ encoder and DDIM sampler, so `text_to_image` behaves as keras-cv's does) whose
 
 import math
 
+import numpy as np
+
 from keras import ops
 from keras_cv.src.models.stable_diffusion.clip_tokenizer import SimpleTokenizer
 from keras_cv.src.models.stable_diffusion.decoder import Decoder
 from keras_cv.src.models.stable_diffusion.image_encoder import ImageEncoder
 from keras_cv.src.models.stable_diffusion.stable_diffusion import MAX_PROMPT_LENGTH
 from keras_cv.src.models.stable_diffusion.stable_diffusion import StableDiffusion
-from keras_cv.src.models.stable_diffusion.text_encoder import TextEncoder
 
 from keras_sd_interp.models.config import SD14
+from keras_sd_interp.models.text_encoder import build_sd14_text_encoder
 from keras_sd_interp.models.unet import SDUNet
 from keras_sd_interp.models.weights import sd14_weight_path
+
+END_OF_TEXT = 49407  # CLIP's end token, also its padding
 
 
 def timestep_embedding(timesteps, dim, max_period=10000):
@@ -40,7 +44,36 @@ def timestep_embedding(timesteps, dim, max_period=10000):
     return ops.concatenate([ops.cos(args), ops.sin(args)], axis=-1)
 
 
-class SD14Pipeline(StableDiffusion):
+class LensSampling:
+    """Mixin: `text_to_image` with keras-cv's signature, run by the toolkit's own sampler
+    (`keras_sd_interp.lens.sampler.Sampler`: one compiled step per denoising step, a batch of
+    different prompts in one call, visible to `lens.trace`)."""
+
+    _sampler = None
+
+    @property
+    def sampler(self):
+        if self._sampler is None:
+            from keras_sd_interp.lens.sampler import Sampler  # the lens builds on models
+
+            self._sampler = Sampler(self)
+        return self._sampler
+
+    def text_to_image(self, prompt, negative_prompt=None, batch_size=1, num_steps=50,
+                      unconditional_guidance_scale=7.5, seed=None):
+        """keras-cv's `text_to_image`; `prompt` may also be a list of prompts.
+
+        Returns uint8 images (len(prompts) * batch_size, H, W, C), prompt-major.
+        """
+        generation = self.sampler.generate(
+            prompt, negative_prompt=negative_prompt, batch_size=batch_size,
+            num_steps=num_steps, unconditional_guidance_scale=unconditional_guidance_scale,
+            seed=seed,
+        )
+        return generation.uint8()
+
+
+class SD14Pipeline(LensSampling, StableDiffusion):
     """keras-cv's StableDiffusion (v1.4) with the rebuilt U-Net.
 
     Args:
@@ -54,7 +87,10 @@ class SD14Pipeline(StableDiffusion):
         self, img_height=512, img_width=512, weights_dir=None, jit_compile=False,
         random_weights=False,
     ):
+        SD14.check_image_size(img_height, img_width)
         super().__init__(img_height, img_width, jit_compile)
+        # keras-cv rounds sizes to multiples of 128; the U-Net needs multiples of 64 only.
+        self.img_height, self.img_width = img_height, img_width
         self.config = SD14
         self.weights_dir = weights_dir
         self.random_weights = random_weights
@@ -76,7 +112,7 @@ class SD14Pipeline(StableDiffusion):
     @property
     def text_encoder(self):
         if self._text_encoder is None:
-            encoder = TextEncoder(MAX_PROMPT_LENGTH, download_weights=False)
+            encoder = build_sd14_text_encoder(MAX_PROMPT_LENGTH)
             self._text_encoder = self._load(encoder, "text_encoder")
         return self._text_encoder
 
@@ -92,6 +128,18 @@ class SD14Pipeline(StableDiffusion):
         if self._image_encoder is None:
             self._image_encoder = self._load(ImageEncoder(download_weights=False), "image_encoder")
         return self._image_encoder
+
+    def tokens(self, prompts):
+        """Prompts (list of str) -> int32 array (batch, 77): CLIP BPE ids with start and end
+        tokens, padded with the end token (as keras-cv's `encode_text`)."""
+        rows = []
+        for prompt in prompts:
+            ids = self.tokenizer.encode(prompt)
+            if len(ids) > MAX_PROMPT_LENGTH:
+                raise ValueError(f"prompt {prompt!r} is {len(ids)} tokens long with start and "
+                                 f"end; SD v1.4 takes at most {MAX_PROMPT_LENGTH}")
+            rows.append(ids + [END_OF_TEXT] * (MAX_PROMPT_LENGTH - len(ids)))
+        return np.array(rows, dtype="int32")
 
     @property
     def tokenizer(self):

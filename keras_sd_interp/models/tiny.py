@@ -15,7 +15,7 @@ from keras_cv.src.models.stable_diffusion.stable_diffusion import StableDiffusio
 
 from keras_sd_interp.models import bundled
 from keras_sd_interp.models.config import TINY
-from keras_sd_interp.models.pipeline import timestep_embedding
+from keras_sd_interp.models.pipeline import LensSampling, timestep_embedding
 from keras_sd_interp.models.tiny_text import WordTokenizer, build_text_encoder
 from keras_sd_interp.models.tiny_vae import build_decoder, build_image_encoder, build_vae_encoder
 from keras_sd_interp.models.unet import SDUNet
@@ -24,7 +24,7 @@ from keras_sd_interp.models.unet import SDUNet
 DEFAULT_RECORD = {"latent_scale": 1.0, "max_length": 8, "text_layers": 2}
 
 
-class TinyPipeline(StableDiffusionBase):
+class TinyPipeline(LensSampling, StableDiffusionBase):
     """keras-cv's Stable Diffusion pipeline around the bundled tiny model.
 
     Args:

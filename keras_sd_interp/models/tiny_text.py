@@ -5,14 +5,8 @@ causal self-attention layers with quick-GELU MLPs, a final layer norm), with ker
 `{"tokens", "positions"}`, so the pipeline code is the same as for Stable Diffusion.
 """
 
-import keras
-from keras_cv.src.models.stable_diffusion.text_encoder import (
-    CLIPEmbedding,
-    CLIPEncoderLayer,
-    quick_gelu,
-)
-
 from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
+from keras_sd_interp.models import text_encoder
 
 START, END = "<start>", "<end>"
 # Word list of the captions; padding uses the end token, as CLIP does.
@@ -57,12 +51,9 @@ class WordTokenizer:
 
 
 def build_text_encoder(vocab_size, max_length=8, width=64, num_layers=2, num_heads=4):
-    """CLIP-style text encoder: inputs tokens, positions (batch, max_length) int32 ->
+    """CLIP-style text encoder with sites (`text.layer_0.attn.probs`, ...; see
+    `models/text_encoder.py`): inputs tokens, positions (batch, max_length) int32 ->
     (batch, max_length, width) float32."""
-    tokens = keras.layers.Input((max_length,), dtype="int32", name="tokens")
-    positions = keras.layers.Input((max_length,), dtype="int32", name="positions")
-    x = CLIPEmbedding(vocab_size, width, max_length)([tokens, positions])
-    for _ in range(num_layers):
-        x = CLIPEncoderLayer(width, num_heads, activation=quick_gelu)(x)
-    embedded = keras.layers.LayerNormalization(epsilon=1e-5)(x)
-    return keras.Model([tokens, positions], embedded, name="tiny_text_encoder")
+    return text_encoder.build_text_encoder(
+        vocab_size, max_length, width, num_layers, num_heads, name="tiny_text_encoder"
+    )
