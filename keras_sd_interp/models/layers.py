@@ -126,7 +126,9 @@ class ResBlock(kcv_unet.ResBlock):
 class CrossAttention(kcv_unet.CrossAttention):
     """Multi-head attention; queries from `inputs`, keys and values from `context` (or inputs).
 
-    Sites: `.probs` (batch, heads, queries, keys) after the softmax, and the output.
+    Sites: `.q` (batch, queries, heads*head_size), `.k` and `.v` (batch, keys, heads*head_size)
+    the projections (LocoGen's keys and values), `.probs` (batch, heads, queries, keys) after the
+    softmax, and the output.
     """
 
     site_name = None
@@ -136,9 +138,12 @@ class CrossAttention(kcv_unet.CrossAttention):
             context = inputs
         batch = ops.shape(inputs)[0]
         queries, keys = inputs.shape[1], context.shape[1]
-        q = ops.reshape(self.to_q(inputs), (batch, queries, self.num_heads, self.head_size))
-        k = ops.reshape(self.to_k(context), (batch, keys, self.num_heads, self.head_size))
-        v = ops.reshape(self.to_v(context), (batch, keys, self.num_heads, self.head_size))
+        q = site(_sub_site(self, "q"), self.to_q(inputs))
+        k = site(_sub_site(self, "k"), self.to_k(context))
+        v = site(_sub_site(self, "v"), self.to_v(context))
+        q = ops.reshape(q, (batch, queries, self.num_heads, self.head_size))
+        k = ops.reshape(k, (batch, keys, self.num_heads, self.head_size))
+        v = ops.reshape(v, (batch, keys, self.num_heads, self.head_size))
         q = ops.transpose(q, (0, 2, 1, 3))  # (batch, heads, queries, head_size)
         k = ops.transpose(k, (0, 2, 3, 1))  # (batch, heads, head_size, keys)
         v = ops.transpose(v, (0, 2, 1, 3))  # (batch, heads, keys, head_size)
@@ -150,7 +155,12 @@ class CrossAttention(kcv_unet.CrossAttention):
 
 
 class BasicTransformerBlock(kcv_unet.BasicTransformerBlock):
-    """Self-attention, cross-attention and GEGLU feed-forward, each with a residual add."""
+    """Self-attention, cross-attention and GEGLU feed-forward, each with a residual add.
+
+    Site: `.ff`, the feed-forward's output before its residual add (named by the transformer).
+    """
+
+    site_name = None
 
     def __init__(self, dim, num_heads, head_size, **kwargs):
         layers.Layer.__init__(self, **kwargs)
@@ -162,12 +172,18 @@ class BasicTransformerBlock(kcv_unet.BasicTransformerBlock):
         self.geglu = kcv_unet.GEGLU(dim * 4)
         self.dense = layers.Dense(dim)
 
+    def call(self, inputs):
+        inputs, context = inputs
+        x = self.attn1(self.norm1(inputs), context=None) + inputs
+        x = self.attn2(self.norm2(x), context=context) + x
+        return site(_sub_site(self, "ff"), self.dense(self.geglu(self.norm3(x)))) + x
+
 
 class SpatialTransformer(kcv_unet.SpatialTransformer):
     """GroupNorm, 1x1 conv, transformer block over the h*w positions, 1x1 conv, + input.
 
     Sites: `.attn1` / `.attn2` (self- and cross-attention outputs), `.attn1.probs`,
-    `.attn2.probs`, and the output.
+    `.attn2.probs`, `.attn1.q/k/v`, `.attn2.q/k/v`, `.ff` (feed-forward), and the output.
     """
 
     site_name = None

@@ -141,3 +141,4 @@ def assign_site_names(model):
             block = layer.transformer_block
             block.attn1.site_name = f"{name}.attn1"
             block.attn2.site_name = f"{name}.attn2"
+            block.site_name = name  # its feed-forward is `{name}.ff`
