@@ -253,3 +253,27 @@ def test_sd14_text_encoder_loads_keras_cv_weights(tmp_path):
     tokens = np.random.default_rng(0).integers(0, 49408, (2, 77)).astype("int32")
     inputs = {"tokens": tokens, "positions": np.tile(np.arange(77, dtype="int32"), (2, 1))}
     np.testing.assert_array_equal(rebuilt(inputs).numpy(), reference(inputs).numpy())
+
+
+class WordHashTokenizer:
+    """Stands in for CLIP's BPE tokenizer (its vocabulary file is a download): start, one id
+    per word, end."""
+
+    def encode(self, text):
+        return [49406] + [1000 + sum(map(ord, word)) for word in text.split()] + [49407]
+
+
+@pytest.mark.slow
+def test_sampler_equals_keras_cv_on_random_sd14_at_64x64():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    sd14 = load_pipeline("sd14", 64, 64, random_weights=True)
+    sd14._tokenizer = WordHashTokenizer()
+    kwargs = dict(num_steps=3, seed=0, unconditional_guidance_scale=7.5)
+    reference = keras_cv_images(sd14, "an astronaut riding a horse", **kwargs)
+    ours = Sampler(sd14, batched_guidance=False).generate("an astronaut riding a horse", **kwargs)
+    assert ours.images.shape == (1, 64, 64, 3)
+    np.testing.assert_allclose(ours.images, reference, atol=1e-5)
+    batched = sd14.sampler.generate("an astronaut riding a horse", **kwargs)
+    np.testing.assert_allclose(batched.images, reference, atol=1e-4)

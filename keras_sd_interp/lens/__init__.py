@@ -4,7 +4,7 @@
   and the edits (`replace_with`, `add`, `scale`);
 - `taps`: addresses (layer index, conv index, readable name), tap models, run_with_cache/hooks;
 - `sampler`: the toolkit's DDIM sampler with classifier-free guidance (`pipe.text_to_image`);
-- `trace`: `trace(pipe, record=..., edits=..., steps=..., half=..., reduce=...)` around a whole
+- `tracing`: `trace(pipe, record=..., edits=..., steps=..., half=..., reduce=...)` around a whole
   generation, and `patch(other_trace)` to put one run's tensors into another.
 
     from keras_sd_interp import lens
@@ -13,7 +13,19 @@
     tr["spatial_transformer_3.attn2.probs"]
 """
 
-from keras_sd_interp.lens.sampler import Generation, Sampler
-from keras_sd_interp.lens.trace import Trace, Where, known_sites, patch, trace
+import importlib
 
-__all__ = ["Generation", "Sampler", "Trace", "Where", "known_sites", "patch", "trace"]
+# The models import lens.sites (every rebuilt layer reports through it), and the sampler
+# imports the models: so the names below load on first use, not with the package.
+_EXPORTS = {
+    "Generation": "sampler", "Sampler": "sampler",
+    "Trace": "tracing", "Where": "tracing", "known_sites": "tracing", "patch": "tracing",
+    "trace": "tracing",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'keras_sd_interp.lens' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"keras_sd_interp.lens.{_EXPORTS[name]}"), name)

@@ -8,7 +8,7 @@ in the same order), so with nothing hooked its images equal keras-cv's; but
 - one compiled step (`tf.function`) runs the U-Net once on the 2B batch [uncond; cond], as
   diffusers does (`batched_guidance=False`: two calls, as keras-cv);
 - every step knows its index, its timestep and which half each batch item belongs to, and a
-  `lens.trace(...)` around a generation reads or edits any site there (see `trace.py`);
+  `lens.trace(...)` around a generation reads or edits any site there (see `tracing.py`);
 - a list of different prompts generates in one call.
 
     sampler = Sampler(pipe)
@@ -179,7 +179,7 @@ class Sampler:
             Generation (float images in about [-1, 1], final latents, prompts, timesteps).
             Inside `lens.trace(pipe, ...)`, the trace records and edits along the way.
         """
-        from keras_sd_interp.lens.trace import active_trace  # trace.py imports this module
+        from keras_sd_interp.lens.tracing import active_trace  # tracing.py imports this module
 
         prompts = _check_prompts(prompt)
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
