@@ -8,7 +8,7 @@ not a filter: the defect), `M = |A|.T @ |B|`, left points `u[:, :2].T @ |A|.T`, 
 `|B| @ v[:, :2]`. The NumPy twin (`variant="numpy"`) takes `M = |A.T @ B|` instead.
 Corrected: each row of A is one filter of conv a (9 * in_a weights) and each row of B is the
 matching input channel of conv b (9 * out_b weights), and the channels are the ones the graph
-really connects (see `graph.input_segments`), so each point is one filter.
+really connects (see `lens.graph.input_segments`), so each point is one filter.
 
 Singular vectors have a free sign; here each is flipped so that its points sum to >= 0.
 """
@@ -18,7 +18,7 @@ import dataclasses
 import numpy as np
 
 from keras_sd_interp.lens import taps
-from keras_sd_interp.circuits.graph import input_segments
+from keras_sd_interp.lens.graph import input_segments
 
 
 @dataclasses.dataclass

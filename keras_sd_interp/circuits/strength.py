@@ -22,13 +22,6 @@ class Seed:
     strength: float
 
 
-def inventory(unet):
-    """`taps.conv_inventory(unet)`, computed once per model (the walks ask for it often)."""
-    return model_cache(unet).get_or_build(
-        "circuits.conv_inventory", lambda: tuple(taps.conv_inventory(unet))
-    )
-
-
 def conv_kernels(unet):
     """The 52 kernels as NumPy arrays (3, 3, in, out), read once per model."""
     return model_cache(unet).get_or_build(

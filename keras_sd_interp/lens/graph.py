@@ -1,5 +1,8 @@
 """Where a channel really comes from: the U-Net's graph, read channel by channel.
 
+This is the one module that reads the functional graph Keras built (a layer's inbound nodes):
+`layer_inputs(unet)` gives, for every layer index, the layers feeding it.
+
 Channel c of a conv's input is traced back through the layers that keep channel indices:
 a skip concatenation (`concat([x, skip])`: channels past x's width come from the skip), a
 SpatialTransformer (x + attention(x): c stays c), a ResBlock's residual add (c stays c through
@@ -13,7 +16,6 @@ import dataclasses
 import numpy as np
 
 from keras_sd_interp.lens import taps
-from keras_sd_interp.circuits.strength import inventory
 from keras_sd_interp.lens.cache import model_cache
 from keras_sd_interp.models import layers as sd_layers
 
@@ -25,6 +27,13 @@ class Source:
     conv_index: int
     filter: int
     route: tuple = ()
+
+
+def inventory(unet):
+    """`taps.conv_inventory(unet)` as a tuple, computed once per model (walks ask for it often)."""
+    return model_cache(unet).get_or_build(
+        "graph.conv_inventory", lambda: tuple(taps.conv_inventory(unet))
+    )
 
 
 def layer_inputs(unet):
