@@ -9,7 +9,7 @@ import time
 
 from absl import app, flags
 
-from keras_sd_interp.ddpm.weights import save_float16_weights
+from keras_sd_interp.models.keras_weights import save_float16_weights
 from keras_sd_interp.io import save_json
 from keras_sd_interp.judge.judge import ASSET_DIR, load_judge
 from keras_sd_interp.judge.train import train_judge

@@ -6,8 +6,8 @@ import os
 from keras_sd_interp.ddpm.schedules import get_schedule
 from keras_sd_interp.ddpm.train import STATE_FILE, WEIGHTS_FILE
 from keras_sd_interp.ddpm.unet import build_unet
-from keras_sd_interp.ddpm.weights import load_weights_checked, save_float16_weights
 from keras_sd_interp.io import save_json
+from keras_sd_interp.models.keras_weights import load_weights_checked, save_float16_weights
 
 ASSET_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "ddpm")
 ASSET_WEIGHTS = "ddpm_unet.weights.h5"

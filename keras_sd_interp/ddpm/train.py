@@ -18,8 +18,8 @@ from keras_sd_interp.data.fashion_mnist import load_fashion_mnist, to_model_rang
 from keras_sd_interp.ddpm.diffusion import q_sample, schedule_constants
 from keras_sd_interp.ddpm.schedules import get_schedule
 from keras_sd_interp.ddpm.unet import build_unet
-from keras_sd_interp.ddpm.weights import save_weights_atomic
 from keras_sd_interp.io import atomic_path, save_json
+from keras_sd_interp.models.keras_weights import save_weights_atomic
 
 WEIGHTS_FILE = "model.weights.h5"
 OPTIMIZER_FILE = "optimizer.npz"
