@@ -21,7 +21,7 @@ from keras_sd_interp.ddpm.pretrained import load_ddpm
 from keras_sd_interp.ddpm.sampler import Sampler
 from keras_sd_interp.io import save_figure, save_json
 from keras_sd_interp.judge.judge import load_judge, predict_classes
-from keras_sd_interp.plotting.ddpm import agreement_figure, image_grid_figure
+from keras_sd_interp.reports.plotting.ddpm import agreement_figure, image_grid_figure
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("num_samples", 1000, "Samples for the Frechet judge distance.")

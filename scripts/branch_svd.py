@@ -12,7 +12,7 @@ from keras_sd_interp import io
 from keras_sd_interp.circuits import branch_svd
 from keras_sd_interp.cli import define_model_flags
 from keras_sd_interp.featureviz.models import paper_unet
-from keras_sd_interp.plotting.circuits import branch_svd_figure
+from keras_sd_interp.reports.plotting.circuits import branch_svd_figure
 
 define_model_flags()
 flags.DEFINE_integer("conv_a", 9, "Conv index (0..51) whose filters feed conv_b.")

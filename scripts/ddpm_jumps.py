@@ -13,7 +13,7 @@ from keras_sd_interp.ddpm.pretrained import load_ddpm
 from keras_sd_interp.ddpm.sampler import Sampler
 from keras_sd_interp.io import save_figure, save_gif
 from keras_sd_interp.judge.judge import load_judge, predict_classes
-from keras_sd_interp.plotting.ddpm import cumulative_betas_figure, jump_frames, jump_strip_figure
+from keras_sd_interp.reports.plotting.ddpm import cumulative_betas_figure, jump_frames, jump_strip_figure
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_integer("seed", [0], "Seeds; one chain, one GIF and one strip per seed.")

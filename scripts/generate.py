@@ -9,7 +9,7 @@ from absl import flags
 from keras_sd_interp import io
 from keras_sd_interp.cli import prompt_figure_path
 from keras_sd_interp.models import load_pipeline
-from keras_sd_interp.plotting.grids import image_grid
+from keras_sd_interp.reports.plotting.grids import image_grid
 
 flags.DEFINE_string("prompt", "a sneaker and a bag", "What to draw (tiny: words like 'a X and "
                     "a Y' with X, Y among t-shirt trouser pullover dress coat sandal shirt "

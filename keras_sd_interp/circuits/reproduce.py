@@ -15,7 +15,7 @@ from keras_sd_interp.circuits.branch_svd import branch_svd
 from keras_sd_interp.circuits.figures import write_circuit_figures
 from keras_sd_interp.circuits.walk import find_circuits
 from keras_sd_interp.featureviz import conv_target, visualize_filters
-from keras_sd_interp.plotting.circuits import branch_svd_figure
+from keras_sd_interp.reports.plotting.circuits import branch_svd_figure
 
 # The filters the paper looked at on its branch plot (conv 38's side, conv 9's side), SD v1.4.
 PAPER_BRANCH_FILTERS = {"b": (355, 306, 426), "a": (291, 330, 427)}

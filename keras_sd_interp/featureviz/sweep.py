@@ -11,7 +11,7 @@ from keras_sd_interp import io
 from keras_sd_interp.lens import taps
 from keras_sd_interp.featureviz.optimize import optimize_latents
 from keras_sd_interp.featureviz.render import decode_to_uint8
-from keras_sd_interp.plotting.featureviz import loss_curve_figure
+from keras_sd_interp.reports.plotting.featureviz import loss_curve_figure
 
 
 def pending_targets(targets, out_dir, overwrite=False):
