@@ -21,7 +21,9 @@ from keras_sd_interp.ddpm.pretrained import load_ddpm
 from keras_sd_interp.ddpm.sampler import Sampler
 from keras_sd_interp.io import save_figure, save_json
 from keras_sd_interp.judge.judge import load_judge, predict_classes
-from keras_sd_interp.reports.plotting.ddpm import agreement_figure, image_grid_figure
+from keras_sd_interp.data.pixels import to_uint8
+from keras_sd_interp.reports.plotting.ddpm import agreement_figure
+from keras_sd_interp.reports.plotting.grids import image_grid_figure
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("num_samples", 1000, "Samples for the Frechet judge distance.")
@@ -54,7 +56,9 @@ def main(argv):
                 agreement_figure(experiment["jump_points"], shares, experiment["num_chains"]))
     grid = arrays["samples"][:40]
     titles = [CLASS_NAMES[c] for c in predict_classes(judge, grid)[0]]
-    save_figure(os.path.join(FLAGS.out_dir, "samples.png"), image_grid_figure(grid, titles))
+    save_figure(os.path.join(FLAGS.out_dir, "samples.png"),
+                image_grid_figure(to_uint8(grid), titles, columns=10, cell_inches=(1.0, 1.15),
+                                  title_size=7, full_range=True))
     print(results)
 
 

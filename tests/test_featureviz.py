@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from keras_sd_interp import featureviz as fv
-from keras_sd_interp.featureviz.render import to_uint8
+from keras_sd_interp.data.pixels import to_uint8
 from keras_sd_interp.models import load_unet
 
 

@@ -11,7 +11,7 @@ from keras_sd_interp.circuits.kernels import connecting_kernels
 from keras_sd_interp.circuits.walk import main_path, visualized_steps
 from keras_sd_interp.featureviz import conv_target, visualize_filters
 from keras_sd_interp.reports.plotting.circuits import weights_figure
-from keras_sd_interp.reports.plotting.featureviz import image_grid_figure
+from keras_sd_interp.reports.plotting.grids import image_grid_figure
 
 
 def step_target(unet, step, mode):

@@ -1,4 +1,4 @@
-"""Figures of the filter visualizations: loss curves and grids of images."""
+"""Figures of the filter visualizations: loss curves (grids of images: `grids.py`)."""
 
 import matplotlib
 
@@ -16,15 +16,3 @@ def loss_curve_figure(losses, target):
     figure.tight_layout()
     return figure
 
-
-def image_grid_figure(images, titles, columns=4):
-    """uint8 images (n, H, W, C) side by side with a title each."""
-    rows = -(-len(images) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 2 * rows), squeeze=False)
-    for axis in axes.flat:
-        axis.axis("off")
-    for axis, image, title in zip(axes.flat, images, titles):
-        axis.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
-        axis.set_title(title, fontsize=8)
-    figure.tight_layout()
-    return figure
