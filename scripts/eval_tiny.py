@@ -15,7 +15,7 @@ from keras_sd_interp.judge import load_judge
 from keras_sd_interp.data import load_fashion_mnist
 from keras_sd_interp.models import bundled
 from keras_sd_interp.models.tiny import TinyPipeline
-from keras_sd_interp.models.tiny_eval import prompt_accuracy, reference_accuracy
+from keras_sd_interp.training.tiny_eval import prompt_accuracy, reference_accuracy
 from keras_sd_interp.reports.plotting.grids import image_grid
 
 flags.DEFINE_integer("num_per_class", 20, "Images per class on each side (x10 in all).")

@@ -14,7 +14,7 @@ from absl import flags
 
 from keras_sd_interp.data import load_fashion_mnist
 from keras_sd_interp.models import bundled
-from keras_sd_interp.models.tiny_train import TinyTrainer
+from keras_sd_interp.training.tiny import TinyTrainer
 
 flags.DEFINE_string("run_dir", "runs/tiny", "Checkpoint folder (resumed from if present).")
 flags.DEFINE_string("data_dir", None, "Folder with the Fashion-MNIST IDX files (default: "

@@ -5,7 +5,7 @@ import pytest
 
 from keras_sd_interp.data import compositions
 from keras_sd_interp.models import bundled
-from keras_sd_interp.models.tiny_eval import balanced_pairs
+from keras_sd_interp.training.tiny_eval import balanced_pairs
 from keras_sd_interp.models.tiny_text import WordTokenizer
 
 
@@ -91,7 +91,7 @@ def test_pipeline_with_a_bundle_written_and_read_back(tmp_path):
 
 
 def test_trainer_runs_and_resumes(tmp_path):
-    from keras_sd_interp.models.tiny_train import TinyTrainer
+    from keras_sd_interp.training.tiny import TinyTrainer
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(64, 28, 28)).astype(np.uint8)
@@ -123,7 +123,7 @@ def test_reference_accuracy_scores_real_test_compositions():
     from keras_sd_interp.data import load_fashion_mnist
     from keras_sd_interp.judge import load_judge
     from keras_sd_interp.models.tiny import TinyPipeline
-    from keras_sd_interp.models.tiny_eval import reference_accuracy
+    from keras_sd_interp.training.tiny_eval import reference_accuracy
 
     images, labels = load_fashion_mnist("test")
     scores = reference_accuracy(TinyPipeline(), load_judge(), images, labels, num_per_class=4)
