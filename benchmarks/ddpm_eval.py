@@ -12,7 +12,11 @@ from absl import app, flags
 from keras_sd_interp.ddpm.pretrained import load_ddpm
 from keras_sd_interp.ddpm.sampler import Sampler
 from keras_sd_interp.judge.judge import load_judge
-from keras_sd_interp.reports.ddpm import generate_eval_batches, load_eval_arrays, write_eval_report
+from keras_sd_interp.reports.ddpm import (
+    generate_eval_batches,
+    load_eval_arrays,
+    write_eval_report,
+)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("num_samples", 1000, "Samples for the Frechet judge distance.")
