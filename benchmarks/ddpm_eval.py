@@ -5,23 +5,18 @@
 Generated arrays are cached in --cache (an .npz), so scoring can be rerun without sampling.
 """
 
-import os
 import time
 
 from absl import app, flags
 
-from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
-from keras_sd_interp.ddpm.evaluate import (
-    generate_eval_batches,
-    judge_test_accuracy,
-    load_eval_arrays,
-    score_eval_arrays,
-)
 from keras_sd_interp.ddpm.pretrained import load_ddpm
 from keras_sd_interp.ddpm.sampler import Sampler
-from keras_sd_interp.io import save_figure, save_json
-from keras_sd_interp.judge.judge import load_judge, predict_classes
-from keras_sd_interp.plotting.ddpm import agreement_figure, image_grid_figure
+from keras_sd_interp.judge.judge import load_judge
+from keras_sd_interp.reports.ddpm import (
+    generate_eval_batches,
+    load_eval_arrays,
+    write_eval_report,
+)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("num_samples", 1000, "Samples for the Frechet judge distance.")
@@ -45,16 +40,7 @@ def main(argv):
     if FLAGS.generate_only:
         return
     arrays = load_eval_arrays(FLAGS.cache_dir)
-    judge = load_judge()
-    results, shares = score_eval_arrays(judge, arrays)
-    results["judge_test_accuracy"] = judge_test_accuracy(judge)
-    save_json(os.path.join(FLAGS.out_dir, "ddpm_eval.json"), results)
-    experiment = results["jump_experiment"]
-    save_figure(os.path.join(FLAGS.out_dir, "jump_agreement.png"),
-                agreement_figure(experiment["jump_points"], shares, experiment["num_chains"]))
-    grid = arrays["samples"][:40]
-    titles = [CLASS_NAMES[c] for c in predict_classes(judge, grid)[0]]
-    save_figure(os.path.join(FLAGS.out_dir, "samples.png"), image_grid_figure(grid, titles))
+    results = write_eval_report(load_judge(), arrays, FLAGS.out_dir)
     print(results)
 
 

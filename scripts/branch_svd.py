@@ -4,15 +4,11 @@
     python scripts/branch_svd.py --random_weights --conv_a=9 --conv_b=38   # corrected
 """
 
-import os
-
 from absl import app, flags, logging
 
-from keras_sd_interp import io
-from keras_sd_interp.circuits import branch_svd
 from keras_sd_interp.cli import define_model_flags
 from keras_sd_interp.featureviz.models import paper_unet
-from keras_sd_interp.plotting.circuits import branch_svd_figure
+from keras_sd_interp.reports.circuits import write_branch_svd
 
 define_model_flags()
 flags.DEFINE_integer("conv_a", 9, "Conv index (0..51) whose filters feed conv_b.")
@@ -31,19 +27,12 @@ FLAGS = flags.FLAGS
 def main(_):
     unet = paper_unet(FLAGS.model, FLAGS.img_height, FLAGS.img_width, FLAGS.weights_dir,
                       FLAGS.random_weights)
-    result = branch_svd(unet, FLAGS.conv_a, FLAGS.conv_b, FLAGS.mode, FLAGS.concat,
-                        FLAGS.variant)
     out_dir = FLAGS.out_dir or f"outputs/branch_svd_{FLAGS.model}"
-    stem = os.path.join(out_dir, f"branch_svd_{FLAGS.mode}_conv_{FLAGS.conv_a}_conv_{FLAGS.conv_b}")
-    io.save_npy(stem + "_left.npy", result.left)
-    io.save_npy(stem + "_right.npy", result.right)
-    figure = branch_svd_figure(
-        result.left, result.right, FLAGS.conv_a, FLAGS.conv_b,
+    result, path = write_branch_svd(
+        unet, FLAGS.conv_a, FLAGS.conv_b, out_dir, FLAGS.mode, FLAGS.concat, FLAGS.variant,
         [int(i) for i in FLAGS.mark_a], [int(i) for i in FLAGS.mark_b],
-        title=f"{FLAGS.mode} mode, conv {FLAGS.conv_b} input channels {result.channels}",
     )
-    io.save_figure(stem + ".png", figure)
-    logging.info("singular values %s; wrote %s.png", result.singular_values, stem)
+    logging.info("singular values %s; wrote %s", result.singular_values, path)
 
 
 if __name__ == "__main__":

@@ -5,18 +5,14 @@
 Writes figures/tiny/prompt_accuracy.json and figures/tiny/pairs_grid.png (the first 40 pairs).
 """
 
-import os
-
 from absl import app
 from absl import flags
 
-from keras_sd_interp import io
-from keras_sd_interp.judge import load_judge
 from keras_sd_interp.data import load_fashion_mnist
+from keras_sd_interp.judge import load_judge
 from keras_sd_interp.models import bundled
 from keras_sd_interp.models.tiny import TinyPipeline
-from keras_sd_interp.models.tiny_eval import prompt_accuracy, reference_accuracy
-from keras_sd_interp.plotting.grids import image_grid
+from keras_sd_interp.reports.generation import write_prompt_accuracy
 
 flags.DEFINE_integer("num_per_class", 20, "Images per class on each side (x10 in all).")
 flags.DEFINE_integer("num_steps", 25, "DDIM steps.")
@@ -33,16 +29,11 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     pipe, judge = TinyPipeline(bundle_dir=FLAGS.bundle_dir), load_judge()
-    scores, pair_images = prompt_accuracy(
-        pipe, judge, FLAGS.num_per_class, FLAGS.num_steps, FLAGS.guidance, FLAGS.seed,
-    )
     test_images, test_labels = load_fashion_mnist("test", FLAGS.data_dir)
-    scores["reference"] = reference_accuracy(
-        pipe, judge, test_images, test_labels, FLAGS.num_per_class, FLAGS.seed
+    scores = write_prompt_accuracy(
+        pipe, judge, test_images, test_labels, FLAGS.output_dir, FLAGS.num_per_class,
+        FLAGS.num_steps, FLAGS.guidance, FLAGS.seed,
     )
-    io.save_json(os.path.join(FLAGS.output_dir, "prompt_accuracy.json"), scores)
-    grid = image_grid(pair_images[:40], columns=8).repeat(3, 0).repeat(3, 1)
-    io.save_image(os.path.join(FLAGS.output_dir, "pairs_grid.png"), grid)
     for key in ("pairs", "pairs_left", "pairs_right", "singles", "unconditional"):
         print(f"{key:14s} {scores[key]:.3f}")
     for key, value in scores["reference"].items():

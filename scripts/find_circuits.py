@@ -5,16 +5,13 @@ filter image of every step and the kernel plots between them (the paper's Append
     python scripts/find_circuits.py --random_weights --visualize --steps=100
 """
 
-import os
-
 from absl import app, flags, logging
 
-from keras_sd_interp import io
 from keras_sd_interp.circuits import find_circuits
-from keras_sd_interp.circuits.figures import write_circuit_figures
 from keras_sd_interp.cli import define_model_flags
 from keras_sd_interp.featureviz.flags import define_descent_flags, settings_from_flags
 from keras_sd_interp.featureviz.models import unet_and_decoder
+from keras_sd_interp.reports.circuits import write_circuit_figures, write_circuits_json
 
 define_model_flags()
 define_descent_flags()
@@ -34,7 +31,7 @@ def main(_):
         write_circuit_figures(unet, decoder, found, settings, out_dir, FLAGS.batch_size,
                               FLAGS.overwrite)
     else:
-        io.save_json(os.path.join(out_dir, "circuits.json"), found)
+        write_circuits_json(found, out_dir)
     for circuit in found["circuits"]:
         logging.info("circuit %d: %d steps%s", circuit["rank"], len(circuit["steps"]),
                      f" (stopped: {circuit['stopped']})" if circuit["stopped"] else "")

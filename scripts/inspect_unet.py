@@ -8,7 +8,7 @@ from absl import app
 from absl import flags
 
 from keras_sd_interp import cli
-from keras_sd_interp import unet_report
+from keras_sd_interp.reports import unet as unet_report
 
 cli.define_model_flags()
 flags.DEFINE_integer("max_text_length", None, "Context length (default 77 sd14, 8 tiny).")

@@ -8,10 +8,10 @@ import time
 
 from absl import app, flags, logging
 
-from keras_sd_interp.circuits.reproduce import reproduce_paper
 from keras_sd_interp.cli import define_model_flags
 from keras_sd_interp.featureviz.flags import define_descent_flags, settings_from_flags
 from keras_sd_interp.featureviz.models import unet_and_decoder
+from keras_sd_interp.reports.paper import reproduce_paper
 
 define_model_flags()
 define_descent_flags(default_mode="paper")

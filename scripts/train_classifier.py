@@ -3,16 +3,13 @@
   nice -n 10 python scripts/train_classifier.py --epochs=12 --seed=0
 """
 
-import os
 import sys
 import time
 
 from absl import app, flags
 
-from keras_sd_interp.ddpm.weights import save_float16_weights
-from keras_sd_interp.io import save_json
-from keras_sd_interp.judge.judge import ASSET_DIR, load_judge
-from keras_sd_interp.judge.train import train_judge
+from keras_sd_interp.judge.judge import ASSET_DIR
+from keras_sd_interp.training.judge import ship_judge, train_judge
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("epochs", 12, "Epochs over the 60,000 training images.")
@@ -29,19 +26,8 @@ def main(argv):
     judge, record = train_judge(epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
                                 learning_rate=FLAGS.learning_rate, seed=FLAGS.seed,
                                 data_dir=FLAGS.data_dir)
-    weights_path = os.path.join(FLAGS.out_dir, "judge.weights.h5")
-    save_float16_weights(judge, weights_path)
-    # Score the shipped float16 file itself, not the float32 model in memory.
-    from keras_sd_interp.data.fashion_mnist import load_fashion_mnist
-    from keras_sd_interp.judge.judge import predict_classes
-
-    test_images, test_labels = load_fashion_mnist("test", data_dir=FLAGS.data_dir)
-    predicted, _ = predict_classes(load_judge(weights_path), test_images)
-    record["shipped_float16_test_accuracy"] = float((predicted == test_labels).mean())
-    record["train_seconds"] = time.time() - started
-    record["command"] = " ".join(["python"] + sys.argv)
-    record["data"] = "real Fashion-MNIST (train 60,000 / test 10,000) via keras_sd_interp.data"
-    save_json(os.path.join(FLAGS.out_dir, "judge_record.json"), record)
+    record = ship_judge(judge, record, FLAGS.out_dir, FLAGS.data_dir, started,
+                        command=" ".join(["python"] + sys.argv))
     print(f"test accuracy {record['test_accuracy']:.4f} "
           f"(float16 file: {record['shipped_float16_test_accuracy']:.4f})")
 

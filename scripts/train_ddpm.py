@@ -7,8 +7,8 @@ import sys
 
 from absl import app, flags
 
-from keras_sd_interp.ddpm.pretrained import ASSET_DIR, export_checkpoint
-from keras_sd_interp.ddpm.train import train_ddpm
+from keras_sd_interp.ddpm.pretrained import ASSET_DIR
+from keras_sd_interp.training.ddpm import export_checkpoint, train_ddpm
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint_dir", "runs/ddpm", "Where per-epoch checkpoints go (and resume from).")

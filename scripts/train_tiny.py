@@ -14,7 +14,7 @@ from absl import flags
 
 from keras_sd_interp.data import load_fashion_mnist
 from keras_sd_interp.models import bundled
-from keras_sd_interp.models.tiny_train import TinyTrainer
+from keras_sd_interp.training.tiny import TinyTrainer, train_tiny
 
 flags.DEFINE_string("run_dir", "runs/tiny", "Checkpoint folder (resumed from if present).")
 flags.DEFINE_string("data_dir", None, "Folder with the Fashion-MNIST IDX files (default: "
@@ -44,29 +44,9 @@ def main(argv):
                           batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
                           ema_decay=FLAGS.ema_decay,
                           init_bundle_dir=FLAGS.bundle_dir if FLAGS.init_from_bundle else None)
-    ae_mse = loss = None
-    minutes = {}
-    if not FLAGS.export_only:
-        ae_mse = trainer.train_autoencoder(FLAGS.autoencoder_steps)
-        scale = trainer.fit_latent_scale()
-        print(f"autoencoder reconstruction MSE {ae_mse:.4f}, latent scale {scale:.4f}")
-        minutes["autoencoder_this_run"] = round((time.time() - started) / 60, 1)
-        loss = trainer.train_diffusion(FLAGS.diffusion_steps, FLAGS.max_minutes)
-        minutes["diffusion_this_run"] = round((time.time() - started) / 60
-                                              - minutes["autoencoder_this_run"], 1)
-        print(f"diffusion steps {int(trainer.step)}, recent noise MSE {loss:.4f}")
-    if FLAGS.export or FLAGS.export_only:
-        trainer.export({
-            "command": "python " + " ".join(sys.argv),
-            "seed": FLAGS.seed,
-            "data": "Fashion-MNIST train split (60,000 items), 32x64 compositions: 75% pairs "
-                    "'a X and a Y', 25% singles 'a X'; 10% empty captions",
-            "autoencoder_mse_last_batch": ae_mse,
-            "noise_mse_recent": loss,
-            "ema_decay": FLAGS.ema_decay,
-            "minutes_this_run": dict(minutes, total=round((time.time() - started) / 60, 1)),
-        }, FLAGS.bundle_dir)
-        print(f"wrote the bundle to {FLAGS.bundle_dir}")
+    train_tiny(trainer, FLAGS.autoencoder_steps, FLAGS.diffusion_steps, FLAGS.max_minutes,
+               FLAGS.export, FLAGS.export_only, FLAGS.bundle_dir,
+               command="python " + " ".join(sys.argv), started=started)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,10 @@ Writes `layer_{L}_filter_{F}.png` (a whole layer, as the course did) or
 from absl import app, flags, logging
 
 from keras_sd_interp.cli import define_model_flags, parse_numbers
-from keras_sd_interp.featureviz import conv_target, layer_target, tap_target, visualize_filters
+from keras_sd_interp.featureviz import conv_target, layer_target, tap_target
 from keras_sd_interp.featureviz.flags import define_descent_flags, settings_from_flags
 from keras_sd_interp.featureviz.models import unet_and_decoder
+from keras_sd_interp.reports.featureviz import visualize_filters
 
 define_model_flags()
 define_descent_flags()

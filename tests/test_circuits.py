@@ -6,8 +6,9 @@ import pytest
 import tensorflow as tf
 
 from keras_sd_interp import circuits
-from keras_sd_interp.circuits import graph, walk
-from keras_sd_interp.circuits.graph import Source
+from keras_sd_interp.circuits import walk
+from keras_sd_interp.lens import graph
+from keras_sd_interp.lens.graph import Source
 
 
 def course_conv_list(unet):

@@ -6,27 +6,29 @@ import numpy as np
 from absl import flags
 
 from keras_sd_interp import circuits
-from keras_sd_interp.circuits import figures, reproduce
+from keras_sd_interp.circuits.branch_svd import outlying_points
 from keras_sd_interp.featureviz import DescentSettings
 from keras_sd_interp.featureviz.flags import define_descent_flags, settings_from_flags
+from keras_sd_interp.reports import circuits as circuit_reports
+from keras_sd_interp.reports import paper
 
 
 def test_weight_plots_named_like_the_course_and_resumed(tiny_unet, tmp_path):
     found = circuits.find_circuits(tiny_unet, top_k=1, mode="paper")
-    paths = figures.write_weight_plots(tiny_unet, found, tmp_path, dpi=20)
+    paths = circuit_reports.write_weight_plots(tiny_unet, found, tmp_path, dpi=20)
     path = circuits.main_path(found["circuits"][0]["steps"])
     first = (f"layer_{path[1]['layer_index']}_filter_{path[1]['filter']}_to_layer_65_filter_"
              f"{path[0]['filter']}_weights.png")
     assert os.path.basename(paths[0]) == first
     assert all(os.path.exists(p) for p in paths)
     stamp = os.path.getmtime(paths[0])
-    figures.write_weight_plots(tiny_unet, found, tmp_path, dpi=20)
+    circuit_reports.write_weight_plots(tiny_unet, found, tmp_path, dpi=20)
     assert os.path.getmtime(paths[0]) == stamp
 
 
 def test_corrected_targets_include_conv1_and_conv_0(tiny_unet):
     found = circuits.find_circuits(tiny_unet, top_k=2, mode="corrected")
-    stems = [t.stem for t in figures.circuit_targets(tiny_unet, found)]
+    stems = [t.stem for t in circuit_reports.circuit_targets(tiny_unet, found)]
     assert any("_conv1_" in s for s in stems) and any("_conv2_" in s for s in stems)
     assert any(s.startswith("layer_4_filter_") for s in stems)
     assert len(stems) == len(set(stems))
@@ -36,15 +38,15 @@ def test_branch_filters_fall_back_to_outliers():
     points = np.zeros((10, 2))
     points[7] = [5.0, 5.0]
     points[2] = [-3.0, 0.0]
-    assert reproduce.outlying_points(points, 2) == (7, 2)
+    assert outlying_points(points, 2) == (7, 2)
     result = circuits.BranchSVD(points.T, points, np.ones(2), (0, 10))
-    assert reproduce.branch_filters(result)[1][:2] == (7, 2)
+    assert circuits.branch_filters(result)[1][:2] == (7, 2)
 
 
 def test_index_says_which_paper_figure(tiny_unet):
     found = circuits.find_circuits(tiny_unet, top_k=2, mode="paper")
     branch = {"figure": "x/branch_svd_conv_9_conv_38.png", "marked_a": (1,), "marked_b": (2,)}
-    text = reproduce.index_text(found, branch, DescentSettings.paper(steps=3), "tiny")
+    text = paper.index_text(found, branch, DescentSettings.paper(steps=3), "tiny")
     assert "Appendix A (the 2nd best circuit)" in text and "Appendix B" in text
     assert "`branch_svd_conv_9_conv_38.png`" in text and "3 steps, eta 5.0" in text
 
@@ -60,7 +62,7 @@ def test_flag_defaults_follow_the_mode():
 
 
 def test_clear_outputs_removes_only_what_a_reproduce_run_writes(tmp_path):
-    from keras_sd_interp.circuits.reproduce import clear_outputs
+    from keras_sd_interp.reports.paper import clear_outputs
 
     for name in ("filters/layer_6_filter_0.png", "weights/a_weights.png",
                  "branch_filters/layer_14_filter_1.png", "circuit_0.png", "circuits.json",

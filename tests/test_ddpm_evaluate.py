@@ -4,10 +4,10 @@ import os
 
 import numpy as np
 
-from keras_sd_interp.ddpm.evaluate import generate_eval_batches, load_eval_arrays
 from keras_sd_interp.ddpm.jumps import agreement_with_final
 from keras_sd_interp.ddpm.sampler import Sampler
 from keras_sd_interp.ddpm.schedules import get_schedule
+from keras_sd_interp.reports.ddpm import generate_eval_batches, load_eval_arrays
 from test_ddpm_sampler import NoiseOracle  # tests/ is on sys.path under pytest
 
 

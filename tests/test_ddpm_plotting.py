@@ -6,7 +6,7 @@ from PIL import Image
 from keras_sd_interp.ddpm.jumps import jump_schedules
 from keras_sd_interp.ddpm.schedules import get_schedule
 from keras_sd_interp.io import save_figure, save_gif
-from keras_sd_interp.plotting.ddpm import cumulative_betas_figure, jump_frames
+from keras_sd_interp.reports.plotting.ddpm import cumulative_betas_figure, jump_frames
 
 
 def test_jump_frames_show_x_t_x0_and_the_latest_jump(tmp_path):

@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from keras_sd_interp.ddpm.pretrained import export_checkpoint, load_ddpm
+from keras_sd_interp.ddpm.pretrained import load_ddpm
 from keras_sd_interp.ddpm.sampler import Sampler
-from keras_sd_interp.ddpm.train import train_ddpm
+from keras_sd_interp.training.ddpm import export_checkpoint, train_ddpm
 from test_fashion_mnist import write_idx  # tests/ is on sys.path under pytest
 
 

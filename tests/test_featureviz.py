@@ -9,8 +9,9 @@ import pytest
 import tensorflow as tf
 
 from keras_sd_interp import featureviz as fv
-from keras_sd_interp.featureviz.render import to_uint8
+from keras_sd_interp.data.pixels import to_uint8
 from keras_sd_interp.models import load_unet
+from keras_sd_interp.reports.featureviz import visualize_filters
 
 
 def course_embedding(t, dim, max_period=10000):
@@ -133,15 +134,15 @@ def test_sweep_writes_course_names_and_resumes(tiny_unet, tmp_path):
     decoder = small_decoder()
     targets = [fv.layer_target(tiny_unet, 12, 3), fv.conv_target(tiny_unet, 6, 3)]
     settings = fv.DescentSettings(steps=3)
-    written = fv.visualize_filters(tiny_unet, decoder, targets, settings, tmp_path,
-                                   progress=False)
+    written = visualize_filters(tiny_unet, decoder, targets, settings, tmp_path,
+                                progress=False)
     assert written == ["layer_12_conv1_filter_3", "layer_12_filter_3"]  # in forward order
     for stem in written:
         for suffix in (".png", "_latent.npy", "_loss.npy", "_loss.png"):
             assert os.path.exists(tmp_path / (stem + suffix))
     assert np.load(tmp_path / "layer_12_filter_3_latent.npy").shape == (8, 16, 4)
     assert np.load(tmp_path / "layer_12_filter_3_loss.npy").shape == (3,)
-    assert fv.visualize_filters(tiny_unet, decoder, targets, settings, tmp_path) == []
+    assert visualize_filters(tiny_unet, decoder, targets, settings, tmp_path) == []
 
 
 def test_bad_inputs_name_the_valid_range(tiny_unet):

@@ -67,3 +67,18 @@ def test_untrained_judge_is_near_chance(test_set):
     images, labels = test_set
     predicted, _ = predict_classes(build_judge(), images[:1000])
     assert np.mean(predicted == labels[:1000]) < 0.4
+
+
+def test_shipping_writes_float16_weights_and_scores_the_shipped_file(judge, tmp_path):
+    import h5py
+
+    from keras_sd_interp.training.judge import ship_judge
+
+    record = ship_judge(judge, {"test_accuracy": 0.9}, str(tmp_path), command="python x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["judge.weights.h5", "judge_record.json"]
+    with h5py.File(tmp_path / "judge.weights.h5") as f:
+        dtypes = set()
+        f.visititems(lambda _, item: dtypes.add(item.dtype) if hasattr(item, "dtype") else None)
+    assert np.dtype("float32") not in dtypes and np.dtype("float16") in dtypes
+    assert record["shipped_float16_test_accuracy"] >= 0.91 and record["command"] == "python x"
+    assert list(record)[-2:] == ["command", "data"]

@@ -5,7 +5,7 @@ import pytest
 
 from keras_sd_interp.data import compositions
 from keras_sd_interp.models import bundled
-from keras_sd_interp.models.tiny_eval import balanced_pairs
+from keras_sd_interp.training.tiny_eval import balanced_pairs
 from keras_sd_interp.models.tiny_text import WordTokenizer
 
 
@@ -91,7 +91,7 @@ def test_pipeline_with_a_bundle_written_and_read_back(tmp_path):
 
 
 def test_trainer_runs_and_resumes(tmp_path):
-    from keras_sd_interp.models.tiny_train import TinyTrainer
+    from keras_sd_interp.training.tiny import TinyTrainer, train_tiny
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(64, 28, 28)).astype(np.uint8)
@@ -107,8 +107,11 @@ def test_trainer_runs_and_resumes(tmp_path):
     assert (int(resumed.ae_step), int(resumed.step)) == (2, 2)
     assert float(resumed.latent_scale) == pytest.approx(float(trainer.latent_scale))
     np.testing.assert_array_equal(resumed.ema_vars[0].numpy(), trainer.ema_vars[0].numpy())
-    resumed.export({"command": "test"}, str(tmp_path / "bundle"))
-    assert bundled.read_record(str(tmp_path / "bundle"))["diffusion_steps"] == 2
+    train_tiny(resumed, 5, 5, export_only=True, bundle_dir=str(tmp_path / "bundle"),
+               command="test")  # export only: no more steps
+    record = bundled.read_record(str(tmp_path / "bundle"))
+    assert record["diffusion_steps"] == 2 and record["command"] == "test"
+    assert record["noise_mse_recent"] is None and "total" in record["minutes_this_run"]
     # A new run warm-starts from the bundle: weights (float16-rounded), counts and scale.
     warm = TinyTrainer(str(tmp_path / "warm"), images, labels, batch_size=4,
                        init_bundle_dir=str(tmp_path / "bundle"))
@@ -123,7 +126,7 @@ def test_reference_accuracy_scores_real_test_compositions():
     from keras_sd_interp.data import load_fashion_mnist
     from keras_sd_interp.judge import load_judge
     from keras_sd_interp.models.tiny import TinyPipeline
-    from keras_sd_interp.models.tiny_eval import reference_accuracy
+    from keras_sd_interp.training.tiny_eval import reference_accuracy
 
     images, labels = load_fashion_mnist("test")
     scores = reference_accuracy(TinyPipeline(), load_judge(), images, labels, num_per_class=4)

@@ -8,7 +8,7 @@ not a filter: the defect), `M = |A|.T @ |B|`, left points `u[:, :2].T @ |A|.T`, 
 `|B| @ v[:, :2]`. The NumPy twin (`variant="numpy"`) takes `M = |A.T @ B|` instead.
 Corrected: each row of A is one filter of conv a (9 * in_a weights) and each row of B is the
 matching input channel of conv b (9 * out_b weights), and the channels are the ones the graph
-really connects (see `graph.input_segments`), so each point is one filter.
+really connects (see `lens.graph.input_segments`), so each point is one filter.
 
 Singular vectors have a free sign; here each is flipped so that its points sum to >= 0.
 """
@@ -18,7 +18,7 @@ import dataclasses
 import numpy as np
 
 from keras_sd_interp.lens import taps
-from keras_sd_interp.circuits.graph import input_segments
+from keras_sd_interp.lens.graph import input_segments
 
 
 @dataclasses.dataclass
@@ -113,3 +113,23 @@ def branch_svd(unet, conv_a, conv_b, mode="corrected", concat=True, variant="tf"
     if mode != "corrected":
         raise ValueError(f"mode {mode!r} is not one of ('paper', 'corrected')")
     return corrected_branch_svd(kernel_a, kernel_b, connecting_channels(unet, conv_a, conv_b))
+
+
+# The filters the paper looked at on its branch plot (conv 38's side, conv 9's side), SD v1.4.
+PAPER_BRANCH_FILTERS = {"b": (355, 306, 426), "a": (291, 330, 427)}
+
+
+def outlying_points(points, count=3):
+    """Indices of the `count` points (n, 2) farthest from their mean."""
+    distances = np.linalg.norm(points - points.mean(axis=0), axis=1)
+    return tuple(int(i) for i in np.argsort(distances)[::-1][:count])
+
+
+def branch_filters(result):
+    """The filters to mark and visualize: the paper's where they exist, else the outliers.
+
+    Returns (conv a's filters, conv b's points), each a tuple of indices."""
+    n = result.right.shape[0]
+    if max(PAPER_BRANCH_FILTERS["a"] + PAPER_BRANCH_FILTERS["b"]) < n:
+        return PAPER_BRANCH_FILTERS["a"], PAPER_BRANCH_FILTERS["b"]
+    return outlying_points(result.left.T), outlying_points(result.right)

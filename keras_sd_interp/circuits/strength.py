@@ -10,6 +10,7 @@ import dataclasses
 import numpy as np
 
 from keras_sd_interp.lens import taps
+from keras_sd_interp.lens.cache import model_cache
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,20 +22,12 @@ class Seed:
     strength: float
 
 
-def inventory(unet):
-    """`taps.conv_inventory(unet)`, computed once per model (the walks ask for it often)."""
-    if getattr(unet, "_conv_inventory", None) is None:
-        unet.__dict__["_conv_inventory"] = tuple(taps.conv_inventory(unet))
-    return unet._conv_inventory
-
-
 def conv_kernels(unet):
     """The 52 kernels as NumPy arrays (3, 3, in, out), read once per model."""
-    if getattr(unet, "_conv_kernels", None) is None:
-        unet.__dict__["_conv_kernels"] = [
-            taps.conv_kernel(unet, k) for k in range(taps.NUM_CONVS)
-        ]
-    return unet._conv_kernels
+    return model_cache(unet).get_or_build(
+        "circuits.conv_kernels",
+        lambda: [taps.conv_kernel(unet, k) for k in range(taps.NUM_CONVS)],
+    )
 
 
 def channel_strengths(kernel, filter_index):

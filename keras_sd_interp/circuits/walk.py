@@ -5,7 +5,7 @@ input channel of the current filter as the next filter, falling back to the next
 it is `> conv[j-1].shape[3]` (an off-by-one; `>=` was meant), stopping before conv 0. So skip
 channels are never followed and residual adds and attention are ignored.
 
-The corrected walk follows the real graph (see `graph.py`): a skip channel leads to the skip's
+The corrected walk follows the real graph (`lens.graph`): a skip channel leads to the skip's
 source, a channel passing a SpatialTransformer or residual add keeps its index, every residual
 route is walked as a branch (each (conv, filter) once), and the walk reaches conv 0.
 
@@ -15,11 +15,9 @@ A circuit is a list of steps (dicts, JSON-ready), the main path first (branch 0)
 
 import numpy as np
 
+from keras_sd_interp.circuits.strength import channel_strengths, conv_kernels, output_seeds
 from keras_sd_interp.lens import taps
-from keras_sd_interp.circuits.graph import conv_input_sources
-from keras_sd_interp.circuits.strength import (
-    channel_strengths, conv_kernels, inventory, output_seeds,
-)
+from keras_sd_interp.lens.graph import conv_input_sources, inventory
 
 LAST_CONV = taps.NUM_CONVS - 1
 

@@ -146,13 +146,3 @@ def to_model_range(images):
     """Maps uint8 images (N, 28, 28) to float32 (N, 28, 28, 1) in [-1, 1]."""
     return (np.asarray(images, np.float32)[..., None] / 127.5) - 1.0
 
-
-def to_uint8(images):
-    """Maps float images in [-1, 1] to uint8 in [0, 255], dropping a trailing channel axis of 1.
-
-    (N, H, W, 1) -> (N, H, W); (H, W, 1) -> (H, W); (N, H, W) and (H, W) keep their shape.
-    """
-    images = np.asarray(images, np.float32)
-    if images.shape[-1] == 1:
-        images = images[..., 0]
-    return np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)

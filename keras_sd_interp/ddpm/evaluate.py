@@ -1,57 +1,43 @@
 """The measured figures of the DDPM: sample quality by Frechet judge distance, and the jump
 experiment's answer (how often intermediate images already carry the final sample's class).
 
-Generating is the slow half and needs no judge, so it is separate from scoring.
+Generating is the slow half and needs no judge, so it is separate from scoring; the batches are
+cached on disk, resumably, by `reports.ddpm.generate_eval_batches`.
 """
 
-import glob
-import os
-
 import numpy as np
-from tqdm import tqdm
 
 from keras_sd_interp.data.fashion_mnist import load_fashion_mnist, to_model_range
 from keras_sd_interp.ddpm.jumps import agreement_with_final, run_jump_experiment
-from keras_sd_interp.io import atomic_path
 from keras_sd_interp.judge.frechet import frechet_distance_from_features
 from keras_sd_interp.judge.judge import penultimate_features, predict_classes
 
 EXPERIMENT_KEYS = ("jump_points", "jump_steps", "final", "x_t", "x0_hat", "jump")
 
 
-def generate_eval_batches(sampler, cache_dir, num_samples=1000, batch_size=200, jump_points=None,
-                          max_jump_beta=0.5, seed=0):
-    """Draws `num_samples` samples in batches (batch k uses seed + k), one `.npz` per batch in
-    `cache_dir`; batches already there are skipped, so a stopped run resumes. Batch 0 also runs
-    the jumps, so the jump experiment covers `batch_size` chains.
-    """
-    jump_points = jump_points or list(range(sampler.num_timesteps - 1, 0, -25))
-    for k in tqdm(range(int(np.ceil(num_samples / batch_size))), desc="sample batches"):
-        path = os.path.join(cache_dir, f"batch{k:03d}.npz")
-        if os.path.exists(path):
-            continue
-        if k == 0:
-            experiment = run_jump_experiment(sampler, batch_size, seed, jump_points, max_jump_beta)
-            arrays = {key: experiment[key] for key in EXPERIMENT_KEYS}
-            arrays.update(max_jump_beta=np.float64(max_jump_beta), seed=np.int64(seed))
-        else:
-            arrays = {"final": sampler.sample(batch_size, seed=seed + k)["final"]}
-        with atomic_path(path) as tmp:
-            np.savez(tmp, **arrays)
+def default_jump_points(sampler):
+    """Every 25th training step from the last: T - 1, T - 26, ... (above 0)."""
+    return list(range(sampler.num_timesteps - 1, 0, -25))
 
 
-def load_eval_arrays(cache_dir):
-    """Collects the cached batches: batch 0's experiment arrays plus "samples" (N, 28, 28, 1),
-    every batch's final images clipped to [-1, 1]."""
-    paths = sorted(glob.glob(os.path.join(cache_dir, "batch*.npz")))
-    if not paths or not paths[0].endswith("batch000.npz"):
-        raise FileNotFoundError(f"no generated batches in {cache_dir!r} (batch000.npz is needed)")
-    with np.load(paths[0]) as first:
-        arrays = dict(first)
-    finals = []
-    for path in paths:
-        with np.load(path) as batch:
-            finals.append(batch["final"])
+def eval_batch(sampler, index, batch_size=200, jump_points=None, max_jump_beta=0.5, seed=0):
+    """Batch `index` of the evaluation samples (seed + index), a dict of arrays. Batch 0 also
+    runs the jumps, so the jump experiment covers `batch_size` chains; the others hold only
+    "final" (batch_size, 28, 28, 1)."""
+    if index == 0:
+        jump_points = jump_points or default_jump_points(sampler)
+        experiment = run_jump_experiment(sampler, batch_size, seed, jump_points, max_jump_beta)
+        arrays = {key: experiment[key] for key in EXPERIMENT_KEYS}
+        arrays.update(max_jump_beta=np.float64(max_jump_beta), seed=np.int64(seed))
+        return arrays
+    return {"final": sampler.sample(batch_size, seed=seed + index)["final"]}
+
+
+def eval_arrays(batches):
+    """Joins evaluation batches (batch 0 first): batch 0's experiment arrays plus "samples"
+    (N, 28, 28, 1), every batch's final images clipped to [-1, 1]."""
+    arrays = dict(batches[0])
+    finals = [batch["final"] for batch in batches]
     arrays["samples"] = np.clip(np.concatenate(finals), -1.0, 1.0)
     return arrays
 

@@ -7,15 +7,15 @@
 
 One idea per module: `targets` (what to look at), `init` (where the latent starts),
 `objectives` (one loss per filter), `optimize` (the compiled loop), `render` (latent -> image),
-`sweep` (many filters to files, resumable).
+`batches` (many filters, a batch at a time). Files: `reports.featureviz.visualize_filters`.
 """
 
+from keras_sd_interp.featureviz.batches import visualize_batches
 from keras_sd_interp.featureviz.optimize import DescentResult, DescentSettings, optimize_latents
 from keras_sd_interp.featureviz.render import decode_to_uint8
-from keras_sd_interp.featureviz.sweep import visualize_filters
 from keras_sd_interp.featureviz.targets import FilterTarget, conv_target, layer_target, tap_target
 
 __all__ = [
     "DescentResult", "DescentSettings", "FilterTarget", "conv_target", "decode_to_uint8",
-    "layer_target", "optimize_latents", "tap_target", "visualize_filters",
+    "layer_target", "optimize_latents", "tap_target", "visualize_batches",
 ]

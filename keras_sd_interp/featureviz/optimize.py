@@ -16,6 +16,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from keras_sd_interp.lens import taps
+from keras_sd_interp.lens.cache import model_cache
 from keras_sd_interp.featureviz.init import initial_latents
 from keras_sd_interp.featureviz.objectives import channel_table, item_losses
 from keras_sd_interp.models.pipeline import timestep_embedding
@@ -83,9 +84,9 @@ class DescentResult:
 
 
 def _compiled_step(unet, addresses):
-    """One tf.function step for `addresses`, cached on the U-Net (traced once per shape)."""
-    cache = unet.__dict__.setdefault("_featureviz_steps", {})
-    key = tuple(addresses)
+    """One tf.function step for `addresses`, in the U-Net's cache (traced once per shape)."""
+    key = ("featureviz.step", tuple(addresses))
+    cache = model_cache(unet)
     if key not in cache:
         tap = taps.tap_model(unet, addresses)
 

@@ -5,7 +5,7 @@ import os
 import keras
 import numpy as np
 
-from keras_sd_interp.ddpm.weights import load_weights_checked
+from keras_sd_interp.models.keras_weights import load_weights_checked
 from keras_sd_interp.judge.frechet import frechet_distance_from_features
 from keras_sd_interp.judge.model import FEATURES_LAYER, build_judge
 

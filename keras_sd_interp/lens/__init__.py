@@ -3,9 +3,12 @@
 - `sites`: the named points every rebuilt layer reports through, `hooks(...)` around one call,
   and the edits (`replace_with`, `add`, `scale`);
 - `taps`: addresses (layer index, conv index, readable name), tap models, run_with_cache/hooks;
+- `text`: the text encoder's sites and their shapes;
 - `sampler`: the toolkit's DDIM sampler with classifier-free guidance (`pipe.text_to_image`);
 - `tracing`: `trace(pipe, record=..., edits=..., steps=..., half=..., reduce=...)` around a whole
-  generation, and `patch(other_trace)` to put one run's tensors into another.
+  generation, and `patch(other_trace)` to put one run's tensors into another;
+- `graph`: which layer feeds which (Keras' inbound nodes) and where a channel comes from;
+- `cache`: `model_cache(model)`, the one per-model cache of everything computed once per model.
 
     from keras_sd_interp import lens
     with lens.trace(pipe, record="*.attn2.probs", reduce="sum") as tr:

@@ -23,6 +23,7 @@ import keras
 import tensorflow as tf
 
 from keras_sd_interp.models import layers as sd_layers
+from keras_sd_interp.lens.cache import model_cache
 from keras_sd_interp.lens.sites import hooks
 from keras_sd_interp.models.unet import NUM_LAYERS, layer_site_names  # noqa: F401 (re-export)
 
@@ -145,7 +146,8 @@ def tap_shapes(unet):
 
     Computed once per model by tracing (not running) a forward.
     """
-    if getattr(unet, "_tap_shapes", None) is None:
+    stored = model_cache(unet)
+    if "taps.shapes" not in stored:
         recorded = {}
 
         @tf.function
@@ -158,8 +160,8 @@ def tap_shapes(unet):
         trace.get_concrete_function([tf.TensorSpec(x.shape, x.dtype) for x in unet.inputs])
         shapes = {x.name: tuple(x.shape[1:]) for x in unet.inputs}
         shapes.update(recorded)
-        unet.__dict__["_tap_shapes"] = shapes
-    return unet._tap_shapes
+        stored["taps.shapes"] = shapes
+    return stored["taps.shapes"]
 
 
 def list_taps(unet):
@@ -214,11 +216,8 @@ class TapModel(keras.Model):
 
 def tap_model(unet, addresses):
     """A cached TapModel of `unet` for `addresses` (a list of addresses, see module doc)."""
-    cache = unet.__dict__.setdefault("_tap_model_cache", {})
-    key = tuple(addresses)
-    if key not in cache:
-        cache[key] = TapModel(unet, addresses)
-    return cache[key]
+    key = ("taps.tap_model", tuple(addresses))
+    return model_cache(unet).get_or_build(key, lambda: TapModel(unet, addresses))
 
 
 def run_with_cache(unet, inputs, addresses):

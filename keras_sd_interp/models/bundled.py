@@ -5,7 +5,7 @@
 - `record.json`: how they were made (command, seed, data, metrics) and what the pipeline needs
   (latent scale, vocabulary, context length).
 
-Both are written by `scripts/train_tiny.py` (`keras_sd_interp.models.tiny_train.export_bundle`).
+Both are written by `scripts/train_tiny.py` (`keras_sd_interp.training.tiny.TinyTrainer.export`).
 """
 
 import json

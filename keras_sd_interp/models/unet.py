@@ -1,5 +1,5 @@
 """The Stable Diffusion v1.x U-Net, built like keras-cv's `DiffusionModel` but from the rebuilt
-layers, so that every internal tensor is a named site (see `hooks.py`).
+layers, so that every internal tensor is a named site (see `lens/sites.py`).
 
 The functional graph is the same as keras-cv's, op for op and in the same order, so
 `model.layers` has the same 66 entries: `model.layers[12]` is the paper's layer 12, and

@@ -1,4 +1,6 @@
-"""Figures of the Fashion-MNIST DDPM and the jump experiment. Everything here draws given arrays."""
+"""Figures of the Fashion-MNIST DDPM and the jump experiment. Everything here draws given arrays.
+
+(Grids of samples: `grids.image_grid_figure`.)"""
 
 import matplotlib
 
@@ -7,9 +9,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from keras_sd_interp.data.fashion_mnist import to_uint8  # noqa: E402
+from keras_sd_interp.data.pixels import to_uint8  # noqa: E402
 
 KIND_LABELS = {"x_t": "standard x_t", "x0_hat": "predicted x0", "jump": "jump"}
+
+
+def _gray(image):
+    """An image in [-1, 1], (H, W, 1) or (H, W), as uint8 (H, W) for drawing."""
+    image = to_uint8(image)
+    return image[..., 0] if image.shape[-1] == 1 else image
 
 
 def _upscale(image, scale):
@@ -33,8 +41,8 @@ def jump_frames(x_all, x0_hat_all, jump_points, jump_images, frame_every=5, scal
     frames = []
     for t in steps:
         done = [j for j, point in enumerate(jump_points) if point >= t]
-        jump = to_uint8(jump_images[done[-1]]) if done else np.zeros((28, 28), np.uint8)
-        panels = [to_uint8(x_all[t]), to_uint8(x0_hat_all[t]), jump]
+        jump = _gray(jump_images[done[-1]]) if done else np.zeros((28, 28), np.uint8)
+        panels = [_gray(x_all[t]), _gray(x0_hat_all[t]), jump]
         row = np.concatenate([np.pad(_upscale(p, scale), ((0, 0), (2, 2)), constant_values=128)
                               for p in panels], axis=1)
         canvas = Image.fromarray(np.full((size + 16, row.shape[1]), 255, np.uint8))
@@ -59,11 +67,11 @@ def jump_strip_figure(x_t, x0_hat, jump, final, jump_points, class_names=None):
             ax = axes[row, col]
             ax.set_xticks([]), ax.set_yticks([])
             if col == columns - 1:
-                ax.imshow(to_uint8(final), cmap="gray", vmin=0, vmax=255)
+                ax.imshow(_gray(final), cmap="gray", vmin=0, vmax=255)
                 if row == 0:
                     ax.set_title("final", fontsize=8)
                 continue
-            ax.imshow(to_uint8(images[col]), cmap="gray", vmin=0, vmax=255)
+            ax.imshow(_gray(images[col]), cmap="gray", vmin=0, vmax=255)
             if row == 0:
                 ax.set_title(f"t={jump_points[col]}", fontsize=8)
             if class_names:
@@ -108,16 +116,3 @@ def agreement_figure(jump_points, shares, num_chains):
     ax.grid(alpha=0.3)
     return figure
 
-
-def image_grid_figure(images, titles=None, columns=10):
-    """A grid of images (N, 28, 28, 1) in [-1, 1] with optional titles (N,)."""
-    rows = int(np.ceil(len(images) / columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.0, rows * 1.15))
-    for k, ax in enumerate(np.atleast_1d(axes).ravel()):
-        ax.axis("off")
-        if k < len(images):
-            ax.imshow(to_uint8(images[k]), cmap="gray", vmin=0, vmax=255)
-            if titles is not None:
-                ax.set_title(titles[k], fontsize=7)
-    figure.tight_layout()
-    return figure

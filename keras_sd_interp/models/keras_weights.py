@@ -1,4 +1,6 @@
-"""Keras weight files: atomic saving, and the small float16 files shipped in `assets/`.
+"""Keras weight files: atomic saving, the small float16 files shipped in `assets/`, and checked
+loading. Shared by every small Keras model of the package (the DDPM, the judge), so that none of
+them imports another's package for it.
 
 Keras 3 insists that weight files end in `.weights.h5`; `io.atomic_path` keeps that suffix on
 its temporary name.

@@ -1,5 +1,8 @@
 """Where a channel really comes from: the U-Net's graph, read channel by channel.
 
+This is the one module that reads the functional graph Keras built (a layer's inbound nodes):
+`layer_inputs(unet)` gives, for every layer index, the layers feeding it.
+
 Channel c of a conv's input is traced back through the layers that keep channel indices:
 a skip concatenation (`concat([x, skip])`: channels past x's width come from the skip), a
 SpatialTransformer (x + attention(x): c stays c), a ResBlock's residual add (c stays c through
@@ -13,7 +16,7 @@ import dataclasses
 import numpy as np
 
 from keras_sd_interp.lens import taps
-from keras_sd_interp.circuits.strength import inventory
+from keras_sd_interp.lens.cache import model_cache
 from keras_sd_interp.models import layers as sd_layers
 
 
@@ -26,38 +29,46 @@ class Source:
     route: tuple = ()
 
 
+def inventory(unet):
+    """`taps.conv_inventory(unet)` as a tuple, computed once per model (walks ask for it often)."""
+    return model_cache(unet).get_or_build(
+        "graph.conv_inventory", lambda: tuple(taps.conv_inventory(unet))
+    )
+
+
 def layer_inputs(unet):
     """For every layer index, the indices of the layers feeding its main input, in call order."""
-    if getattr(unet, "_layer_inputs", None) is None:
-        position = {id(layer): i for i, layer in enumerate(unet.layers)}
-        inputs = []
-        for layer in unet.layers:
-            nodes = layer._inbound_nodes[0].parent_nodes
-            parents = [position[id(node.operation)] for node in nodes]
-            inputs.append(parents if isinstance(layer, sd_layers.Concatenate) else parents[:1])
-        unet.__dict__["_layer_inputs"] = inputs
-    return unet._layer_inputs
+    return model_cache(unet).get_or_build("graph.layer_inputs", lambda: _read_layer_inputs(unet))
+
+
+def _read_layer_inputs(unet):
+    position = {id(layer): i for i, layer in enumerate(unet.layers)}
+    inputs = []
+    for layer in unet.layers:
+        nodes = layer._inbound_nodes[0].parent_nodes
+        parents = [position[id(node.operation)] for node in nodes]
+        inputs.append(parents if isinstance(layer, sd_layers.Concatenate) else parents[:1])
+    return inputs
 
 
 def _convs_by_layer(unet):
-    if getattr(unet, "_convs_by_layer", None) is None:
+    def build():
         by_layer = {}
         for entry in inventory(unet):
             by_layer.setdefault(entry.layer_index, []).append(entry.conv_index)
-        unet.__dict__["_convs_by_layer"] = by_layer
-    return unet._convs_by_layer
+        return by_layer
+
+    return model_cache(unet).get_or_build("graph.convs_by_layer", build)
 
 
 def _projection_kernels(unet):
     """Layer index -> the 1x1 residual projection kernel (in, out) of ResBlocks that have one."""
-    if getattr(unet, "_projection_kernels", None) is None:
-        unet.__dict__["_projection_kernels"] = {
-            i: layer.residual_projection.weights[0].numpy()[0, 0]
-            for i, layer in enumerate(unet.layers)
-            if isinstance(layer, sd_layers.ResBlock)
-            and hasattr(layer.residual_projection, "weights")
-        }
-    return unet._projection_kernels
+    return model_cache(unet).get_or_build("graph.projection_kernels", lambda: {
+        i: layer.residual_projection.weights[0].numpy()[0, 0]
+        for i, layer in enumerate(unet.layers)
+        if isinstance(layer, sd_layers.ResBlock)
+        and hasattr(layer.residual_projection, "weights")
+    })
 
 
 def layer_output_sources(unet, layer_index, channel, route=()):

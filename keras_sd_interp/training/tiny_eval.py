@@ -94,7 +94,8 @@ def reference_accuracy(pipe, judge, test_images, test_labels, num_per_class=20, 
         {"real": share of cells right on the raw compositions,
          "autoencoded": the same after image_encoder -> decoder}.
     """
-    from keras_sd_interp.data.fashion_mnist import to_model_range, to_uint8
+    from keras_sd_interp.data.fashion_mnist import to_model_range
+    from keras_sd_interp.data.pixels import to_uint8
 
     rng = np.random.default_rng(seed)
     left, right = balanced_pairs(num_per_class, seed)

@@ -16,10 +16,15 @@ from tqdm import tqdm
 
 from keras_sd_interp.data.fashion_mnist import load_fashion_mnist, to_model_range
 from keras_sd_interp.ddpm.diffusion import q_sample, schedule_constants
+from keras_sd_interp.ddpm.pretrained import ASSET_DIR, ASSET_RECORD, ASSET_WEIGHTS, read_json
 from keras_sd_interp.ddpm.schedules import get_schedule
 from keras_sd_interp.ddpm.unet import build_unet
-from keras_sd_interp.ddpm.weights import save_weights_atomic
 from keras_sd_interp.io import atomic_path, save_json
+from keras_sd_interp.models.keras_weights import (
+    load_weights_checked,
+    save_float16_weights,
+    save_weights_atomic,
+)
 
 WEIGHTS_FILE = "model.weights.h5"
 OPTIMIZER_FILE = "optimizer.npz"
@@ -158,3 +163,19 @@ def train_ddpm(
         print(f"epoch {epoch + 1}: loss {state['epoch_loss'][-1]:.4f}, "
               f"{state['epoch_seconds'][-1]:.0f} s, checkpoint in {checkpoint_dir}")
     return model, state
+
+
+def export_checkpoint(checkpoint_dir, out_dir=ASSET_DIR, extra_record=None):
+    """Writes a checkpoint's weights as float16 `ddpm_unet.weights.h5` plus `ddpm_record.json`
+    (what `ddpm.pretrained.load_ddpm` loads).
+
+    Returns the record dict (training settings, losses, times, and `extra_record`).
+    """
+    state = read_json(os.path.join(checkpoint_dir, STATE_FILE), "DDPM checkpoint state")
+    settings = state["settings"]
+    model = load_weights_checked(build_unet(dim=settings["dim"]),
+                                 os.path.join(checkpoint_dir, WEIGHTS_FILE), what="DDPM checkpoint")
+    save_float16_weights(model, os.path.join(out_dir, ASSET_WEIGHTS))
+    record = {**state, **(extra_record or {})}
+    save_json(os.path.join(out_dir, ASSET_RECORD), record)
+    return record

@@ -8,31 +8,12 @@ import glob
 import os
 import shutil
 
-import numpy as np
-
 from keras_sd_interp import io
-from keras_sd_interp.circuits.branch_svd import branch_svd
-from keras_sd_interp.circuits.figures import write_circuit_figures
+from keras_sd_interp.circuits.branch_svd import branch_filters, branch_svd
 from keras_sd_interp.circuits.walk import find_circuits
-from keras_sd_interp.featureviz import conv_target, visualize_filters
-from keras_sd_interp.plotting.circuits import branch_svd_figure
-
-# The filters the paper looked at on its branch plot (conv 38's side, conv 9's side), SD v1.4.
-PAPER_BRANCH_FILTERS = {"b": (355, 306, 426), "a": (291, 330, 427)}
-
-
-def outlying_points(points, count=3):
-    """Indices of the `count` points (n, 2) farthest from their mean."""
-    distances = np.linalg.norm(points - points.mean(axis=0), axis=1)
-    return tuple(int(i) for i in np.argsort(distances)[::-1][:count])
-
-
-def branch_filters(result):
-    """The filters to mark and visualize: the paper's where they exist, else the outliers."""
-    n = result.right.shape[0]
-    if max(PAPER_BRANCH_FILTERS["a"] + PAPER_BRANCH_FILTERS["b"]) < n:
-        return PAPER_BRANCH_FILTERS["a"], PAPER_BRANCH_FILTERS["b"]
-    return outlying_points(result.left.T), outlying_points(result.right)
+from keras_sd_interp.featureviz import conv_target
+from keras_sd_interp.reports.circuits import save_branch_svd, write_circuit_figures
+from keras_sd_interp.reports.featureviz import visualize_filters
 
 
 def write_branch_figures(unet, decoder, settings, out_dir, conv_a=9, conv_b=38, concat=True,
@@ -45,14 +26,10 @@ def write_branch_figures(unet, decoder, settings, out_dir, conv_a=9, conv_b=38, 
     """
     result = branch_svd(unet, conv_a, conv_b, settings.mode, concat)
     marked_a, marked_b = branch_filters(result)
-    stem = f"branch_svd_conv_{conv_a}_conv_{conv_b}"
-    io.save_npy(os.path.join(out_dir, stem + "_left.npy"), result.left)
-    io.save_npy(os.path.join(out_dir, stem + "_right.npy"), result.right)
-    figure_path = os.path.join(out_dir, stem + ".png")
-    if overwrite or not os.path.exists(figure_path):
-        figure = branch_svd_figure(result.left, result.right, conv_a, conv_b, marked_a, marked_b,
-                                   title=f"{settings.mode} mode, channels {result.channels}")
-        io.save_figure(figure_path, figure)
+    stem = os.path.join(out_dir, f"branch_svd_conv_{conv_a}_conv_{conv_b}")
+    figure_path = save_branch_svd(result, stem, conv_a, conv_b, marked_a, marked_b,
+                                  title=f"{settings.mode} mode, channels {result.channels}",
+                                  overwrite=overwrite)
     targets = [conv_target(unet, conv_a, f, settings.mode) for f in marked_a + marked_b]
     image_dir = os.path.join(out_dir, "branch_filters")
     visualize_filters(unet, decoder, targets, settings, image_dir, batch_size, overwrite,

@@ -1,11 +1,18 @@
-"""Training the judge on the real Fashion-MNIST training set and scoring it on the test set."""
+"""Training the judge on the real Fashion-MNIST training set, scoring it on the test set, and
+shipping it (float16 weights plus a JSON record in `assets/judge/`)."""
+
+import os
+import time
 
 import keras
 import numpy as np
 from tqdm.keras import TqdmCallback
 
 from keras_sd_interp.data.fashion_mnist import load_fashion_mnist, to_model_range
+from keras_sd_interp.io import save_json
+from keras_sd_interp.judge.judge import ASSET_DIR, load_judge, predict_classes
 from keras_sd_interp.judge.model import build_judge
+from keras_sd_interp.models.keras_weights import save_float16_weights
 
 
 def train_judge(epochs=12, batch_size=128, learning_rate=2e-3, seed=0, data_dir=None,
@@ -47,3 +54,24 @@ def train_judge(epochs=12, batch_size=128, learning_rate=2e-3, seed=0, data_dir=
                          seed=seed, train_images=int(len(x_train)), test_images=int(len(x_test))),
     }
     return judge, record
+
+
+def ship_judge(judge, record, out_dir=ASSET_DIR, data_dir=None, started=None, command=None):
+    """Writes `judge.weights.h5` (float16) and `judge_record.json` into `out_dir`.
+
+    The shipped float16 file itself, not the float32 model in memory, is scored on the test set
+    (`record["shipped_float16_test_accuracy"]`); `train_seconds` counts from `started` (a
+    `time.time()`), `command` is the command line. Returns the record written.
+    """
+    weights_path = os.path.join(out_dir, "judge.weights.h5")
+    save_float16_weights(judge, weights_path)
+    test_images, test_labels = load_fashion_mnist("test", data_dir=data_dir)
+    predicted, _ = predict_classes(load_judge(weights_path), test_images)
+    record["shipped_float16_test_accuracy"] = float((predicted == test_labels).mean())
+    if started is not None:
+        record["train_seconds"] = time.time() - started
+    if command is not None:
+        record["command"] = command
+    record["data"] = "real Fashion-MNIST (train 60,000 / test 10,000) via keras_sd_interp.data"
+    save_json(os.path.join(out_dir, "judge_record.json"), record)
+    return record

@@ -204,3 +204,41 @@ class TinyTrainer:
         )
         for var, value in zip(self.diffusion_vars, live):
             var.assign(value)
+
+
+DATA_DESCRIPTION = ("Fashion-MNIST train split (60,000 items), 32x64 compositions: 75% pairs "
+                    "'a X and a Y', 25% singles 'a X'; 10% empty captions")
+
+
+def train_tiny(trainer, autoencoder_steps, diffusion_steps, max_minutes=None, export=True,
+               export_only=False, bundle_dir=bundled.ASSETS_DIR, command=None, started=None):
+    """Runs both phases (unless `export_only`), printing their results, then writes the bundle
+    (if `export` or `export_only`) with a record of this run: `command`, seed, data, last
+    losses and the minutes since `started` (a `time.time()`, default now). Returns the record
+    written, or None."""
+    started = time.time() if started is None else started
+    ae_mse = loss = None
+    minutes = {}
+    if not export_only:
+        ae_mse = trainer.train_autoencoder(autoencoder_steps)
+        scale = trainer.fit_latent_scale()
+        print(f"autoencoder reconstruction MSE {ae_mse:.4f}, latent scale {scale:.4f}")
+        minutes["autoencoder_this_run"] = round((time.time() - started) / 60, 1)
+        loss = trainer.train_diffusion(diffusion_steps, max_minutes)
+        minutes["diffusion_this_run"] = round((time.time() - started) / 60
+                                              - minutes["autoencoder_this_run"], 1)
+        print(f"diffusion steps {int(trainer.step)}, recent noise MSE {loss:.4f}")
+    if not (export or export_only):
+        return None
+    record = {
+        "command": command,
+        "seed": trainer.seed,
+        "data": DATA_DESCRIPTION,
+        "autoencoder_mse_last_batch": ae_mse,
+        "noise_mse_recent": loss,
+        "ema_decay": trainer.ema_decay,
+        "minutes_this_run": dict(minutes, total=round((time.time() - started) / 60, 1)),
+    }
+    trainer.export(record, bundle_dir)
+    print(f"wrote the bundle to {bundle_dir}")
+    return record

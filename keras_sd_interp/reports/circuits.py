@@ -1,5 +1,6 @@
-"""Files for circuits: filter images of every visualized step and the connecting-kernel plots
-(the paper's Appendix A and B), named as the course named them. Re-running skips what exists."""
+"""Files for circuits: circuits.json, filter images of every visualized step and the
+connecting-kernel plots (the paper's Appendix A and B), named as the course named them, and the
+branch-SVD scatter plot with its projections. Re-running skips what exists."""
 
 import os
 
@@ -7,11 +8,13 @@ import numpy as np
 from PIL import Image
 
 from keras_sd_interp import io
+from keras_sd_interp.circuits.branch_svd import branch_svd
 from keras_sd_interp.circuits.kernels import connecting_kernels
 from keras_sd_interp.circuits.walk import main_path, visualized_steps
-from keras_sd_interp.featureviz import conv_target, visualize_filters
-from keras_sd_interp.plotting.circuits import weights_figure
-from keras_sd_interp.plotting.featureviz import image_grid_figure
+from keras_sd_interp.featureviz import conv_target
+from keras_sd_interp.reports.featureviz import visualize_filters
+from keras_sd_interp.reports.plotting.circuits import branch_svd_figure, weights_figure
+from keras_sd_interp.reports.plotting.grids import image_grid_figure
 
 
 def step_target(unet, step, mode):
@@ -34,6 +37,13 @@ def weights_name(pair):
     earlier, later = pair["earlier"], pair["later"]
     return (f"layer_{earlier['layer_index']}_filter_{earlier['filter']}_to_layer_"
             f"{later['layer_index']}_filter_{later['filter']}_weights.png")
+
+
+def write_circuits_json(found, out_dir):
+    """`found` (from `find_circuits`) as `out_dir/circuits.json`; returns the path."""
+    path = os.path.join(out_dir, "circuits.json")
+    io.save_json(path, found)
+    return path
 
 
 def write_weight_plots(unet, found, out_dir, hidden="circuit", overwrite=False, dpi=100):
@@ -72,7 +82,7 @@ def write_circuit_figures(unet, decoder, found, settings, out_dir, batch_size=16
                           overwrite=False, progress=True, dpi=100, loss_plots=True):
     """circuits.json, the filter images (`filters/`), the weight plots (`weights/`) and one
     strip per circuit. Returns a dict of what was written, by kind."""
-    io.save_json(os.path.join(out_dir, "circuits.json"), found)
+    write_circuits_json(found, out_dir)
     image_dir = os.path.join(out_dir, "filters")
     visualize_filters(unet, decoder, circuit_targets(unet, found), settings, image_dir,
                       batch_size, overwrite, progress, loss_plots)
@@ -81,3 +91,30 @@ def write_circuit_figures(unet, decoder, found, settings, out_dir, batch_size=16
                                       overwrite=overwrite, dpi=dpi),
         "strips": write_circuit_strips(unet, found, image_dir, out_dir, overwrite),
     }
+
+
+def save_branch_svd(result, stem, conv_a, conv_b, marked_a=(), marked_b=(), title=None,
+                    overwrite=True):
+    """A BranchSVD as `{stem}_left.npy`, `{stem}_right.npy` and the two scatter plots
+    `{stem}.png` (kept if it exists, unless `overwrite`); returns the PNG's path."""
+    io.save_npy(stem + "_left.npy", result.left)
+    io.save_npy(stem + "_right.npy", result.right)
+    figure_path = stem + ".png"
+    if overwrite or not os.path.exists(figure_path):
+        figure = branch_svd_figure(result.left, result.right, conv_a, conv_b, marked_a, marked_b,
+                                   title=title)
+        io.save_figure(figure_path, figure)
+    return figure_path
+
+
+def write_branch_svd(unet, conv_a, conv_b, out_dir, mode="corrected", concat=True, variant="tf",
+                     marked_a=(), marked_b=()):
+    """`branch_svd` between two convs, saved as `branch_svd_{mode}_conv_{a}_conv_{b}` (.png and
+    the projections); returns (BranchSVD, the PNG's path)."""
+    result = branch_svd(unet, conv_a, conv_b, mode, concat, variant)
+    stem = os.path.join(out_dir, f"branch_svd_{mode}_conv_{conv_a}_conv_{conv_b}")
+    path = save_branch_svd(
+        result, stem, conv_a, conv_b, marked_a, marked_b,
+        title=f"{mode} mode, conv {conv_b} input channels {result.channels}",
+    )
+    return result, path
