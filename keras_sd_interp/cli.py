@@ -34,6 +34,18 @@ def unet_from_flags(flag_values, max_text_length=None):
     )
 
 
+def text_encoder_from_flags(flag_values):
+    """The text encoder of --model (tiny: the bundle's unless --random_weights; sd14: built
+    with random weights, which is enough for names and shapes)."""
+    if flag_values.model == "sd14":
+        from keras_sd_interp.models.text_encoder import build_sd14_text_encoder
+
+        return build_sd14_text_encoder()
+    from keras_sd_interp.models import load_pipeline
+
+    return load_pipeline("tiny", random_weights=flag_values.random_weights).text_encoder
+
+
 def parse_numbers(values):
     """Index lists from a list flag: ["0", "3-5"] -> [0, 3, 4, 5] (ranges inclusive).
 

@@ -277,3 +277,16 @@ def test_sampler_equals_keras_cv_on_random_sd14_at_64x64():
     np.testing.assert_allclose(ours.images, reference, atol=1e-5)
     batched = sd14.sampler.generate("an astronaut riding a horse", **kwargs)
     np.testing.assert_allclose(batched.images, reference, atol=1e-4)
+
+
+def test_text_sites_are_listed_with_shapes(pipe):
+    from keras_sd_interp.lens.text import text_site_shapes
+    from keras_sd_interp.reports.unet import text_report
+
+    shapes = text_site_shapes(pipe.text_encoder)
+    assert len(shapes) == 2 + 2 * 6
+    assert shapes["text.layer_1.attn.probs"] == (4, 8, 8)
+    assert shapes["text.layer_0.attn.z"] == (8, 64)
+    report = text_report(pipe.text_encoder)
+    assert "text.final_norm" in report and "sampler.eps" in report
+    assert set(shapes) <= set(lens.known_sites(pipe))

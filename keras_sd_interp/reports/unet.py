@@ -1,6 +1,8 @@
 """Text reports of what is inside a U-Net: the conv inventory and every tappable site."""
 
 from keras_sd_interp.lens import taps
+from keras_sd_interp.lens.sampler import SAMPLER_SITES
+from keras_sd_interp.lens.text import list_text_sites
 
 
 def inventory_table(unet):
@@ -39,4 +41,14 @@ def report(unet):
         header + layer_table(unet)
         + ["", "3x3 convs (conv index):"] + inventory_table(unet)
         + ["", "Tappable sites (shape without batch):"] + taps.list_taps(unet)
+    )
+
+
+def text_report(text_encoder):
+    """The text encoder's sites and the sampler's, as one string (for `lens.trace`)."""
+    return "\n".join(
+        ["Text-encoder sites (shape without batch; recorded once per generation):"]
+        + list_text_sites(text_encoder)
+        + ["", "Sampler sites (one per denoising step, whole batch):"]
+        + [f"{name:44s} (latent shape)" for name in SAMPLER_SITES]
     )
