@@ -179,7 +179,9 @@ class Sampler:
             Generation (float images in about [-1, 1], final latents, prompts, timesteps).
             Inside `lens.trace(pipe, ...)`, the trace records and edits along the way.
         """
-        from keras_sd_interp.lens import trace as trace_module  # trace imports this module
+        # trace imports this module. Not `from keras_sd_interp.lens import trace`: the package
+        # exports the function `trace` under that name, which hides the module.
+        from keras_sd_interp.lens.trace import active_trace
 
         prompts = _check_prompts(prompt)
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
@@ -193,7 +195,7 @@ class Sampler:
             del model  # built (and weights loaded) eagerly, never inside a compiled function
         image_prompts = [p for p in prompts for _ in range(batch_size)]
         n = len(image_prompts)
-        tracer = trace_module.active_trace(self.pipe)
+        tracer = active_trace(self.pipe)
         if tracer is not None:
             tracer.begin(self, num_steps, n, [t for t, _, _ in schedule])
 
