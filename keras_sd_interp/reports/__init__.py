@@ -1,0 +1,1 @@
+"""Reports: turn method results into files (figures, pages, JSON)."""
