@@ -7,7 +7,8 @@
 the 32x32 half (or both) whose cell the Fashion-MNIST judge classifies as that word's class;
 items the judge finds in neither half are counted and skipped. The mask is the word's DAAM map
 min-max normalised and thresholded at tau. Baselines: the uniform map (mask = whole image), a
-random single (layer, head) map, and the other word's map. Also: every single layer (heads
+random single (layer, head) map, and the other word's map. Also: DAAM's mIoU at other taus, the "and" token's mask against each
+half (the tiny model's position cue), every single layer (heads
 averaged), every head index (layers averaged) and every (layer, head). Writes
 figures/daam/localization.json.
 """
@@ -28,6 +29,7 @@ flags.DEFINE_integer("batch_size", 50, "Prompts per traced generation.")
 flags.DEFINE_float("tau", 0.4, "Mask threshold on the min-max-normalised map.")
 flags.DEFINE_string("out", "figures/daam/localization.json", "Where to write the results.")
 FLAGS = flags.FLAGS
+TAUS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
 def iou(masks, target):
@@ -57,6 +59,7 @@ def main(argv):
     rng = np.random.default_rng(FLAGS.seed)
 
     rows = []  # one per item word found by the judge
+    and_rows = []  # IoU of the "and" token's mask with the left and the right half
     missed = 0
     for b, start in enumerate(tqdm(range(0, len(prompts), FLAGS.batch_size), desc="batches")):
         chunk = prompts[start:start + FLAGS.batch_size]
@@ -73,6 +76,8 @@ def main(argv):
             maps, layers, heads, _ = tc.word_layer_head_maps(words, i, layers=range(16))
             default = [layers.index(l) for l in tc.default_layers()]
             global_maps = maps[default].mean((0, 1))                     # (2, H, W)
+            and_map = tc.heat_map("and", i)
+            and_rows.append([iou(daam.mask(and_map, FLAGS.tau), halves[h]) for h in range(2)])
             for side, word in enumerate(words):
                 where = [h for h in range(2) if judged[i, h] == classes[side]]
                 if not where:
@@ -88,6 +93,7 @@ def main(argv):
                     "layer": iou(daam.mask(maps[:, :, side].mean(1), FLAGS.tau), target),
                     "head": iou(daam.mask(maps[default][:, :, side].mean(0), FLAGS.tau), target),
                     "layer_head": iou(daam.mask(maps[:, :, side], FLAGS.tau), target),
+                    "tau_sweep": [iou(daam.mask(global_maps[side], t), target) for t in TAUS],
                     "side_judged": where,
                     "side_prompted": side,
                 })
@@ -106,6 +112,8 @@ def main(argv):
         "best_layer_head": {"layer": int(best_pair[0]), "head": int(best_pair[1]),
                             "mIoU": float(per_pair.max())},
         "default_layers": tc.default_layers(),
+        "daam_mIoU_by_tau": dict(zip(map(str, TAUS), map(float, mean("tau_sweep")))),
+        "and_token_mIoU_with_left_right_half": [float(v) for v in np.mean(and_rows, 0)],
         "items_scored": len(rows),
         "items_not_found_by_judge": missed,
         "items_judged_in_other_half": int(sum(r["side_judged"] != [r["side_prompted"]]

@@ -59,7 +59,8 @@ def overlay_figure(image, heat_map, word, mask=None):
     bar.set_label("min-max normalised", fontsize=8)
     if mask is not None:
         _show(axes[2], image)
-        axes[2].contour(mask.astype(float), levels=[0.5], colors="red", linewidths=1.5)
+        axes[2].imshow(np.ma.masked_where(~mask, mask.astype(float)), cmap="autumn", alpha=0.55,
+                       vmin=0, vmax=1, interpolation="nearest")
         axes[2].set_title("mask (tau on the normalised map)")
     return fig
 
