@@ -7,8 +7,8 @@
 the 32x32 half (or both) whose cell the Fashion-MNIST judge classifies as that word's class;
 items the judge finds in neither half are counted and skipped. The mask is the word's DAAM map
 min-max normalised and thresholded at tau. Baselines: the uniform map (mask = whole image), a
-random single (layer, head) map, and the other word's map. Also: DAAM's mIoU at other taus, the "and" token's mask against each
-half (the tiny model's position cue), every single layer (heads
+random single (layer, head) map, and the other word's map. Also: DAAM's mIoU at other taus, each token position's mask against each
+half (the tiny model's position cues: "and" and the last <end>), every single layer (heads
 averaged), every head index (layers averaged) and every (layer, head). Writes
 figures/daam/localization.json.
 """
@@ -59,7 +59,7 @@ def main(argv):
     rng = np.random.default_rng(FLAGS.seed)
 
     rows = []  # one per item word found by the judge
-    and_rows = []  # IoU of the "and" token's mask with the left and the right half
+    token_rows = []  # per image: IoU of each token position's mask with the left / right half
     missed = 0
     for b, start in enumerate(tqdm(range(0, len(prompts), FLAGS.batch_size), desc="batches")):
         chunk = prompts[start:start + FLAGS.batch_size]
@@ -76,8 +76,12 @@ def main(argv):
             maps, layers, heads, _ = tc.word_layer_head_maps(words, i, layers=range(16))
             default = [layers.index(l) for l in tc.default_layers()]
             global_maps = maps[default].mean((0, 1))                     # (2, H, W)
-            and_map = tc.heat_map("and", i)
-            and_rows.append([iou(daam.mask(and_map, FLAGS.tau), halves[h]) for h in range(2)])
+            # every token position (8: <start> a X and a Y <end> <end>) against each half
+            summed = [tc.summed(f"spatial_transformer_{l}.attn2.probs", i)
+                      for l in tc.default_layers()]
+            tokens = daam.aggregate(summed, tc.latent_hw, tc.image_hw,
+                                    [[t] for t in range(summed[0].shape[-1])]).mean((0, 1))
+            token_rows.append(iou(daam.mask(tokens, FLAGS.tau)[:, None], halves[None]))
             for side, word in enumerate(words):
                 where = [h for h in range(2) if judged[i, h] == classes[side]]
                 if not where:
@@ -113,7 +117,10 @@ def main(argv):
                             "mIoU": float(per_pair.max())},
         "default_layers": tc.default_layers(),
         "daam_mIoU_by_tau": dict(zip(map(str, TAUS), map(float, mean("tau_sweep")))),
-        "and_token_mIoU_with_left_right_half": [float(v) for v in np.mean(and_rows, 0)],
+        "token_position_mIoU_left_right": {
+            f"{t} {name}": [round(float(v), 4) for v in row] for t, (name, row) in enumerate(
+                zip(["<start>", "a", "X", "and", "a", "Y", "<end>", "<end>"],
+                    np.mean(token_rows, 0)))},
         "items_scored": len(rows),
         "items_not_found_by_judge": missed,
         "items_judged_in_other_half": int(sum(r["side_judged"] != [r["side_prompted"]]

@@ -136,7 +136,7 @@ def test_streaming_and_per_step_give_the_same_global_map(full, streaming):
 
 def test_per_step_maps_sum_to_the_global_map(full):
     layers = full.default_layers()
-    summed = [full._summed(f"spatial_transformer_{i}.attn2.probs", 0) for i in layers]
+    summed = [full.summed(f"spatial_transformer_{i}.attn2.probs", 0) for i in layers]
     group = [full.token_indices("bag", 0)]
     linear = daam.aggregate(summed, full.latent_hw, full.image_hw, group, clamp=False)
     steps, indices = full.per_step("bag", 0, clamp=False)

@@ -382,7 +382,7 @@ class DAAMTrace:
             positions.append(recorded.index(s))
         return positions
 
-    def _summed(self, site, image, positions=None):
+    def summed(self, site, image, positions=None):
         """A site's record for one image, summed over the (selected) steps."""
         value = self.trace[site]
         if self.per_step_kept:
@@ -407,7 +407,7 @@ class DAAMTrace:
         layers = self.select_layers(layers, resolutions)
         heads = check_indices("head", heads, self.num_heads) or list(range(self.num_heads))
         positions = self._step_positions(steps)
-        maps = [self._summed(f"{layer_name(i)}.attn2.probs", image, positions)[heads]
+        maps = [self.summed(f"{layer_name(i)}.attn2.probs", image, positions)[heads]
                 for i in layers]
         return aggregate(maps, self.latent_hw, self.image_hw, groups), layers, heads, words
 
@@ -519,7 +519,7 @@ class DAAMTrace:
         heads = check_indices("head", heads, self.num_heads) or list(range(self.num_heads))
         maps = []
         for i in layers:
-            probs = self._summed(f"{layer_name(i)}.attn1.probs", image)[heads]  # (heads, q, k)
+            probs = self.summed(f"{layer_name(i)}.attn1.probs", image)[heads]  # (heads, q, k)
             h, w, _ = map_grid(probs.shape[-1], self.latent_hw)
             query = (y * h // height) * w + (x * w // width)
             maps.append(probs[:, query, :][..., None])      # (heads, hw, 1)
