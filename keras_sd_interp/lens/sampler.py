@@ -28,7 +28,6 @@ from keras_cv.src.models.stable_diffusion.constants import _ALPHAS_CUMPROD
 from tqdm import tqdm
 
 from keras_sd_interp.lens import sites
-from keras_sd_interp.models.pipeline import timestep_embedding
 
 NUM_TRAIN_TIMESTEPS = 1000
 HALVES = ("uncond", "cond")
@@ -139,6 +138,10 @@ class Sampler:
         """One DDIM step with guidance. latent (n, h, w, 4); timestep int32 scalar; coefficients float32 (4,): sqrt(a_t),
         sqrt(1-a_t), sqrt(a_prev), sqrt(1-a_prev); contexts (n, L, D); guidance float32 scalar.
         Returns the next latent (n, h, w, 4)."""
+        # Imported here: models.layers imports lens.sites, so a module-level import of
+        # models.pipeline would be circular when keras_sd_interp.models is imported first.
+        from keras_sd_interp.models.pipeline import timestep_embedding
+
         n = tf.shape(latent)[0]
         latent = sites.site("sampler.x_t", latent)
         t_emb = timestep_embedding(tf.fill([n], timestep), self.pipe.config.time_embedding_dim)
