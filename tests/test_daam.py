@@ -224,3 +224,31 @@ def test_sd14_request_checks_need_no_vocabulary():
     with pytest.raises(ValueError, match="head 8 out of range: heads are 0..7"):
         daam.check_request("sd14", ["a cat"], heads=[8])
     assert daam.map_grid(64, (64, 64)) == (8, 8, 8)     # sd14's 8x8 maps at 512 px: factor 8
+
+
+@pytest.mark.slow
+def test_sd14_maps_with_tokens_given_directly():
+    """SD v1.4 (random weights, 64x64: latent 8x8, maps 8x8..1x1) with token ids given directly
+    (CLIP's BPE vocabulary is not needed): 8 heads, 77 tokens, upscale x8, 1/8 maps left out."""
+    import keras
+
+    from keras_sd_interp.models import load_pipeline
+
+    keras.utils.set_random_seed(1)
+    pipe = load_pipeline("sd14", img_height=64, img_width=64, random_weights=True)
+    vocab = {"a": 320, "cat": 2368, "chewing": 30353, "gum": 12907}
+
+    def tokens(prompts):
+        rows = [[49406] + [vocab[w] for w in p.split()] for p in prompts]
+        return np.array([r + [49407] * (77 - len(r)) for r in rows], np.int32)
+
+    pipe.tokens = tokens
+    with daam.trace(pipe) as tc:
+        gen = pipe.sampler.generate("a cat chewing gum", num_steps=2, seed=0)
+    assert gen.images.shape == (1, 64, 64, 3)
+    assert tc.trace["spatial_transformer_0.attn2.probs"].shape == (1, 8, 64, 77)
+    assert tc.default_layers() == [i for i in range(16) if i != 6]   # the 1x1 map (1/8)
+    assert tc.token_indices("gum") == [4]
+    maps = tc.heat_maps(image=0)
+    assert list(maps) == ["a", "cat", "chewing", "gum"] and maps["cat"].shape == (64, 64)
+    assert tc.per_head("cat")[0].shape == (8, 64, 64)
