@@ -28,5 +28,5 @@ setup(
     package_data={"keras_sd_interp": ["assets/**/*"]},
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=8"]},
+    extras_require={"test": ["pytest>=8", "nbclient", "nbformat", "ipykernel"]},
 )
