@@ -163,7 +163,9 @@ def test_list_taps_shapes(tiny_unet):
     assert shapes["spatial_transformer_3.attn2.probs"] == (4, 32, 5)
     assert shapes["spatial_transformer_0.attn1.probs"] == (4, 128, 128)
     assert shapes["conv_out"] == (8, 16, 4)
-    assert len(shapes) == 3 + 63 + 22 * 4 + 16 * 4  # inputs, layer outputs, resblock, attention
+    # inputs, layer outputs, 4 per ResBlock, 11 per transformer (attn1 and attn2: q, k, v, probs,
+    # output; the feed-forward)
+    assert len(shapes) == 3 + 63 + 22 * 4 + 16 * 11
 
 
 @pytest.mark.parametrize(
