@@ -12,6 +12,7 @@ from keras_sd_interp.reports import unet as unet_report
 
 cli.define_model_flags()
 flags.DEFINE_integer("max_text_length", None, "Context length (default 77 sd14, 8 tiny).")
+cli.check_int("max_text_length", 0, allow_none=True)
 FLAGS = flags.FLAGS
 
 
