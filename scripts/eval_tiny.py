@@ -29,7 +29,7 @@ cli.check_int("num_per_class", 1)
 cli.check_int("num_steps", 1)
 cli.check_float("guidance")
 cli.check_int("seed", 0)
-flags.register_validator("bundle_dir", bundled.bundle_dir_checker("--bundle_dir"))
+flags.register_validator("bundle_dir", bundled.bundle_dir_checker())
 cli.check_existing_dir("data_dir", "Fashion-MNIST folder")
 cli.check_out_dir("output_dir")
 

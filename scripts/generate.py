@@ -28,7 +28,6 @@ cli.check_weights_dir()
 cli.check_int("num_images", 1)
 cli.check_int("num_steps", 1)
 cli.check_float("guidance")
-cli.check_int("seed", 0)
 cli.check_int("scale", 1)
 cli.check_out_file("output")
 

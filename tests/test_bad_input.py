@@ -289,6 +289,10 @@ def test_bad_bundle_names_the_file(tmp_path):
         bundled.load_component(None, "unet", str(tmp_path))
     with pytest.raises(ValueError, match="record.json is not a readable tiny-model bundle"):
         bundled.read_record(str(tmp_path))
+    (tmp_path / "record.json").write_text('{"max_length": 8}')
+    with pytest.raises(ValueError, match="record.json is not a readable .* no latent_scale, "
+                                         "text_layers"):
+        bundled.read_record(str(tmp_path))
 
 
 def test_missing_bundle_message_fits_the_caller(tmp_path):
@@ -298,6 +302,18 @@ def test_missing_bundle_message_fits_the_caller(tmp_path):
         bundled.read_record(str(tmp_path))
     assert "--random_weights" not in str(error.value)
     assert "does not exist" in bundled.bundle_problem(str(tmp_path / "nope"))
+    assert bundled.bundle_problem(bundled.ASSETS_DIR) is None
+
+
+def test_eval_tiny_corrupt_bundle_is_refused_at_parsing(tmp_path):
+    import shutil
+
+    from keras_sd_interp.models import bundled
+
+    shutil.copy(os.path.join(bundled.ASSETS_DIR, "record.json"), tmp_path)
+    (tmp_path / "weights.npz").write_bytes(b"\x80\x04garbage" * 20)
+    message = flag_error("eval_tiny", f"--bundle_dir={tmp_path}")
+    assert f"{tmp_path}/weights.npz is not a readable tiny-model bundle file" in message
 
 
 def test_text_to_image_refuses_prompt_none():

@@ -30,6 +30,10 @@ def load_unet(
     """
     config = get_config(model)
     _check_weights_dir(config, weights_dir)
+    if config.name == "sd14" and weights_dir is not None and not random_weights:
+        from keras_sd_interp.models.weights import checked_sd14_file
+
+        checked_sd14_file("diffusion_model", weights_dir)  # a bad file fails before the build
     height, width, length = DEFAULT_SIZES[config.name]
     unet = SDUNet(
         height if img_height is None else img_height,

@@ -20,6 +20,7 @@ ASSETS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", 
 WEIGHTS_FILE = "weights.npz"
 RECORD_FILE = "record.json"
 COMPONENTS = ("unet", "text_encoder", "vae_encoder", "decoder")
+RECORD_KEYS = ("latent_scale", "max_length", "text_layers")  # what the pipeline reads
 
 
 def _missing(path):
@@ -45,17 +46,24 @@ def _corrupt(path, error):
 
 
 def bundle_problem(bundle_dir):
-    """None when `bundle_dir` holds a bundle's two files, else a sentence saying what is wrong."""
+    """None when `bundle_dir` holds a readable record and a zip archive of weights (cheap: no
+    model), else a sentence saying what is wrong."""
     if not os.path.isdir(bundle_dir):
         return (f"folder {bundle_dir!r} does not exist" if not os.path.exists(bundle_dir)
                 else f"{bundle_dir!r} is a file, not a bundle folder")
-    for name in (RECORD_FILE, WEIGHTS_FILE):
-        if not os.path.isfile(os.path.join(bundle_dir, name)):
-            return str(_missing(os.path.join(bundle_dir, name)))
+    try:
+        read_record(bundle_dir)
+    except (FileNotFoundError, ValueError) as error:
+        return str(error)
+    weights = os.path.join(bundle_dir, WEIGHTS_FILE)
+    if not os.path.isfile(weights):
+        return str(_missing(weights))
+    if not zipfile.is_zipfile(weights):
+        return str(_corrupt(weights, ValueError("not a .npz (zip) archive")))
     return None
 
 
-def bundle_dir_checker(flag_name):
+def bundle_dir_checker():
     """An absl flag validator: the flag must name a bundle folder (see `bundle_problem`)."""
     from absl import flags
 
@@ -76,9 +84,13 @@ def read_record(bundle_dir=ASSETS_DIR):
         raise _missing(path)
     try:
         with open(path) as f:
-            return json.load(f)
+            record = json.load(f)
     except (ValueError, UnicodeDecodeError) as error:
         raise _corrupt(path, error) from error
+    missing = [key for key in RECORD_KEYS if not isinstance(record, dict) or key not in record]
+    if missing:
+        raise _corrupt(path, KeyError(f"no {', '.join(missing)}"))
+    return record
 
 
 def load_component(model, component, bundle_dir=ASSETS_DIR):

@@ -117,18 +117,34 @@ def load_sd14_weights(model, component, weights_dir=None):
         CorruptWeightsError: the file is not a valid HDF5 file or does not fit the model; the
             message names the file and its expected SHA-256.
     """
+    path = checked_sd14_file(component, weights_dir)
+    try:
+        model.load_weights(path)
+    except Exception as error:  # Keras' ValueError names no file
+        raise _corrupt(path, component, error) from error
+    return model
+
+
+def checked_sd14_file(component, weights_dir=None):
+    """`sd14_weight_path`, plus a check that the file opens as HDF5 (cheap: before a build).
+
+    Raises MissingWeightsError or CorruptWeightsError naming the file.
+    """
     import h5py
 
     path = sd14_weight_path(component, weights_dir)
-    weight_file = SD14_FILES[component]
     try:
         with h5py.File(path, "r"):
             pass
-        model.load_weights(path)
-    except Exception as error:  # h5py raises OSError, Keras ValueError: both name no file
-        raise CorruptWeightsError(
-            f"{path} is not a valid keras-cv {weight_file.filename} ({type(error).__name__}: "
-            f"{str(error)[:160]}): re-download it from {weight_file.origin} or check its hash "
-            f"(sha256sum should print {weight_file.sha256})"
-        ) from error
-    return model
+    except Exception as error:  # h5py: OSError "file signature not found", without the path
+        raise _corrupt(path, component, error) from error
+    return path
+
+
+def _corrupt(path, component, error):
+    weight_file = SD14_FILES[component]
+    return CorruptWeightsError(
+        f"{path} is not a valid keras-cv {weight_file.filename} ({type(error).__name__}: "
+        f"{str(error)[:160]}): re-download it from {weight_file.origin} or check its hash "
+        f"(sha256sum should print {weight_file.sha256})"
+    )
