@@ -1,5 +1,6 @@
 """Flags shared by the scripts, and the models they name. Scripts stay thin: parse, call, write."""
 
+import math
 import os
 import re
 
@@ -18,6 +19,8 @@ def define_model_flags(default_height=None, default_width=None):
                          "model's, 512 for sd14, 32 for tiny).")
     flags.DEFINE_integer("img_width", default_width, "Image width in pixels (default: the "
                          "model's, 512 for sd14, 64 for tiny).")
+    check_weights_dir()
+    check_image_size()
 
 
 def unet_from_flags(flag_values, max_text_length=None):
@@ -66,3 +69,181 @@ def prompt_figure_path(prompt, seed, folder=os.path.join("figures", "generate"))
     figures/generate/a_sneaker_and_a_bag_seed0.png ("unconditional" for an empty prompt)."""
     slug = re.sub(r"[^a-z0-9]+", "_", prompt.lower()).strip("_") or "unconditional"
     return os.path.join(folder, f"{slug}_seed{seed}.png")
+
+
+# Flag checks. Each registers an absl validator, so a bad value stops the script while the flags
+# are parsed (exit 1, "flag --name=value: why; what is valid"), before any model is built.
+
+
+def _check(name, test, flag_values):
+    """Registers `test(value) -> None or the problem (str)` as the validator of flag `name`."""
+
+    def checker(value):
+        problem = test(value)
+        if problem:
+            raise flags.ValidationError(problem)
+        return True
+
+    flags.register_validator(name, checker, flag_values=flag_values)
+
+
+def check_int(name, minimum=None, maximum=None, allow_none=False, flag_values=flags.FLAGS):
+    """An integer flag in minimum..maximum (either end open when None)."""
+
+    def test(value):
+        if value is None:
+            return None if allow_none else "give an integer"
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            return "must be " + _range_words(minimum, maximum)
+        return None
+
+    _check(name, test, flag_values)
+
+
+def _range_words(minimum, maximum):
+    if maximum is None:
+        return "a positive integer (1 or more)" if minimum == 1 else f"an integer >= {minimum}"
+    if minimum is None:
+        return f"an integer <= {maximum}"
+    return f"an integer in {minimum}..{maximum}"
+
+
+def check_float(name, minimum=None, maximum=None, allow_none=False, exclusive_minimum=False,
+                exclusive_maximum=False, flag_values=flags.FLAGS):
+    """A finite float flag within the bounds (nan and inf are always refused)."""
+
+    def test(value):
+        if value is None:
+            return None if allow_none else "give a number"
+        low = "" if minimum is None else f"{'>' if exclusive_minimum else '>='} {minimum}"
+        high = "" if maximum is None else f"{'<' if exclusive_maximum else '<='} {maximum}"
+        wanted = "a finite number" + (f" {low}" if low else "") + (
+            f"{' and' if low else ''} {high}" if high else "")
+        if not math.isfinite(value):
+            return f"must be {wanted}"
+        if minimum is not None and (value < minimum or (exclusive_minimum and value == minimum)):
+            return f"must be {wanted}"
+        if maximum is not None and (value > maximum or (exclusive_maximum and value == maximum)):
+            return f"must be {wanted}"
+        return None
+
+    _check(name, test, flag_values)
+
+
+def check_index_list(name, maximum=None, flag_values=flags.FLAGS):
+    """A list flag of indices "0,3-5" (see `parse_numbers`), each at most `maximum`."""
+
+    def test(values):
+        try:
+            numbers = parse_numbers(values or [])
+        except ValueError as error:
+            return str(error)
+        bad = [n for n in numbers if maximum is not None and n > maximum]
+        return f"{bad} out of range: give indices in 0..{maximum}" if bad else None
+
+    _check(name, test, flag_values)
+
+
+def check_int_list(name, minimum=None, flag_values=flags.FLAGS):
+    """A list flag of integers ("250,200"), each >= `minimum` when given."""
+
+    def test(values):
+        bad = [v for v in values or [] if re.fullmatch(r"\s*-?\d+\s*", v) is None]
+        if bad:
+            return f"{bad[0]!r} is not an integer: give integers separated by commas, e.g. 250,100"
+        low = [int(v) for v in values or [] if minimum is not None and int(v) < minimum]
+        return f"{low} out of range: give integers >= {minimum}" if low else None
+
+    _check(name, test, flag_values)
+
+
+def check_existing_dir(name, what="folder", flag_values=flags.FLAGS):
+    """A flag naming a folder that must exist (None and "" pass: the default is used)."""
+    _check(name, lambda value: value and existing_dir_problem(value, what), flag_values)
+
+
+def check_out_dir(name, flag_values=flags.FLAGS):
+    """A flag naming an output folder: it may not exist yet, but must not be a file and its
+    nearest existing parent must be a writable folder (None and "" pass)."""
+    _check(name, lambda value: value and out_dir_problem(value), flag_values)
+
+
+def check_out_file(name, flag_values=flags.FLAGS):
+    """A flag naming an output file: not a folder, and its folder can be made (None passes)."""
+
+    def test(value):
+        if not value:
+            return None
+        if os.path.isdir(value):
+            return f"{value!r} is a folder: give a file path (e.g. {os.path.join(value, 'out.png')})"
+        return out_dir_problem(os.path.dirname(os.path.abspath(value)))
+
+    _check(name, test, flag_values)
+
+
+def check_weights_dir(flag_values=flags.FLAGS):
+    """--weights_dir (see `define_model_flags`): an existing folder, and only with --model=sd14."""
+    check_existing_dir("weights_dir", "weights folder", flag_values)
+
+    def checker(values):
+        if values["weights_dir"] and values["model"] != "sd14":
+            raise flags.ValidationError(
+                f"--weights_dir={values['weights_dir']} is for --model=sd14 (keras-cv's .h5 "
+                f"files); --model={values['model']} loads its weights from the package")
+        return True
+
+    flags.register_multi_flags_validator(["model", "weights_dir"], checker,
+                                         flag_values=flag_values)
+
+
+def check_image_size(flag_values=flags.FLAGS):
+    """--img_height/--img_width: positive multiples of the --model's image multiple."""
+
+    def checker(values):
+        from keras_sd_interp.models.config import get_config
+        from keras_sd_interp.models import DEFAULT_SIZES
+
+        config = get_config(values["model"])
+        height, width, _ = DEFAULT_SIZES[config.name]
+        try:
+            config.check_image_size(
+                height if values["img_height"] is None else values["img_height"],
+                width if values["img_width"] is None else values["img_width"])
+        except ValueError as error:
+            raise flags.ValidationError(str(error)) from error
+        return True
+
+    flags.register_multi_flags_validator(["model", "img_height", "img_width"], checker,
+                                         flag_values=flag_values)
+
+
+def existing_dir_problem(path, what="folder"):
+    """None when `path` is an existing folder, else a sentence saying what is wrong."""
+    if not os.path.exists(path):
+        return f"{what} {path!r} does not exist"
+    if not os.path.isdir(path):
+        return f"{what} {path!r} is a file, not a folder"
+    return None
+
+
+def out_dir_problem(path):
+    """None when files can be written under `path` (made if missing), else what is wrong."""
+    path = os.path.abspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        return f"{path!r} is a file, not a folder: give a folder to write into"
+    parent = path
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"cannot make folder {path!r}: {parent!r} is a file"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot write into {parent!r} (permission denied): give a writable folder"
+    return None
+
+
+def require_out_dir(path):
+    """Raises ValueError unless files can be written under `path` (for library callers)."""
+    problem = out_dir_problem(path)
+    if problem:
+        raise ValueError(problem)
+    return path

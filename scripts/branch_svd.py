@@ -6,9 +6,11 @@
 
 from absl import app, flags, logging
 
-from keras_sd_interp.cli import define_model_flags
+from keras_sd_interp import cli
+from keras_sd_interp.cli import define_model_flags, parse_numbers
+from keras_sd_interp.lens.taps import NUM_CONVS
 from keras_sd_interp.featureviz.models import paper_unet
-from keras_sd_interp.reports.circuits import write_branch_svd
+from keras_sd_interp.reports.circuits import check_marks, write_branch_svd
 
 define_model_flags()
 flags.DEFINE_integer("conv_a", 9, "Conv index (0..51) whose filters feed conv_b.")
@@ -21,6 +23,11 @@ flags.DEFINE_enum("variant", "tf", ["tf", "numpy"], "Paper mode: the course's TF
 flags.DEFINE_list("mark_a", [], "conv_a filters to draw in red.")
 flags.DEFINE_list("mark_b", [], "conv_b points (input channels) to draw in red.")
 flags.DEFINE_string("out_dir", None, "Output directory.")
+cli.check_int("conv_a", 0, NUM_CONVS - 1)
+cli.check_int("conv_b", 0, NUM_CONVS - 1)
+cli.check_index_list("mark_a")
+cli.check_index_list("mark_b")
+cli.check_out_dir("out_dir")
 FLAGS = flags.FLAGS
 
 
@@ -28,10 +35,13 @@ def main(_):
     unet = paper_unet(FLAGS.model, FLAGS.img_height, FLAGS.img_width, FLAGS.weights_dir,
                       FLAGS.random_weights)
     out_dir = FLAGS.out_dir or f"outputs/branch_svd_{FLAGS.model}"
-    result, path = write_branch_svd(
-        unet, FLAGS.conv_a, FLAGS.conv_b, out_dir, FLAGS.mode, FLAGS.concat, FLAGS.variant,
-        [int(i) for i in FLAGS.mark_a], [int(i) for i in FLAGS.mark_b],
-    )
+    marks = parse_numbers(FLAGS.mark_a), parse_numbers(FLAGS.mark_b)
+    try:
+        check_marks(unet, FLAGS.conv_a, *marks)
+    except ValueError as error:
+        raise app.UsageError(f"--mark_a/--mark_b: {error}") from error
+    result, path = write_branch_svd(unet, FLAGS.conv_a, FLAGS.conv_b, out_dir, FLAGS.mode,
+                                    FLAGS.concat, FLAGS.variant, *marks)
     logging.info("singular values %s; wrote %s", result.singular_values, path)
 
 

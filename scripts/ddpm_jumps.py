@@ -5,7 +5,9 @@
 
 from absl import app, flags
 
-from keras_sd_interp.ddpm.pretrained import load_ddpm
+from keras_sd_interp import cli
+from keras_sd_interp.ddpm.jumps import check_jump_points
+from keras_sd_interp.ddpm.pretrained import ddpm_timesteps, load_ddpm
 from keras_sd_interp.ddpm.sampler import Sampler
 from keras_sd_interp.judge.judge import load_judge
 from keras_sd_interp.reports.ddpm import write_jump_betas, write_jump_chain
@@ -16,14 +18,21 @@ flags.DEFINE_list("jumps", ["250", "200", "150", "100", "50"], "Training steps t
 flags.DEFINE_float("max_jump_beta", 0.5, "Largest beta of a jump; sets how many jump steps.")
 flags.DEFINE_string("out_dir", "figures/ddpm", "Where the figures go.")
 flags.DEFINE_integer("frame_every", 5, "Chain steps per GIF frame.")
+cli.check_int_list("jumps", 0)
+cli.check_float("max_jump_beta", 0, 1, exclusive_minimum=True)
+cli.check_out_dir("out_dir")
+cli.check_int("frame_every", 1)
 
 
 def main(argv):
     del argv
+    try:
+        jump_points = check_jump_points(FLAGS.jumps, ddpm_timesteps())
+    except ValueError as error:
+        raise app.UsageError(f"--jumps={','.join(FLAGS.jumps)}: {error}") from error
     model, train_betas, _ = load_ddpm()
     sampler = Sampler(model, train_betas)
     judge = load_judge()
-    jump_points = [int(t) for t in FLAGS.jumps]
     write_jump_betas(train_betas, jump_points, FLAGS.max_jump_beta, FLAGS.out_dir)
     for seed in FLAGS.seed:
         final_name = write_jump_chain(sampler, judge, seed, jump_points, FLAGS.max_jump_beta,

@@ -8,6 +8,7 @@ Writes figures/tiny/prompt_accuracy.json and figures/tiny/pairs_grid.png (the fi
 from absl import app
 from absl import flags
 
+from keras_sd_interp import cli
 from keras_sd_interp.data import load_fashion_mnist
 from keras_sd_interp.judge import load_judge
 from keras_sd_interp.models import bundled
@@ -24,6 +25,13 @@ flags.DEFINE_string("data_dir", None, "Folder with the Fashion-MNIST IDX files (
                     "reference; default: the usual places).")
 flags.DEFINE_string("output_dir", "figures/tiny", "Where to write the JSON and the grid.")
 FLAGS = flags.FLAGS
+cli.check_int("num_per_class", 1)
+cli.check_int("num_steps", 1)
+cli.check_float("guidance")
+cli.check_int("seed", 0)
+flags.register_validator("bundle_dir", bundled.bundle_dir_checker())
+cli.check_existing_dir("data_dir", "Fashion-MNIST folder")
+cli.check_out_dir("output_dir")
 
 
 def main(argv):

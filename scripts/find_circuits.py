@@ -8,6 +8,7 @@ filter image of every step and the kernel plots between them (the paper's Append
 from absl import app, flags, logging
 
 from keras_sd_interp.circuits import find_circuits
+from keras_sd_interp import cli
 from keras_sd_interp.cli import define_model_flags
 from keras_sd_interp.featureviz.flags import define_descent_flags, settings_from_flags
 from keras_sd_interp.featureviz.models import unet_and_decoder
@@ -18,6 +19,7 @@ define_descent_flags()
 flags.DEFINE_integer("top_k", 5, "Circuits to walk (the paper: 5).")
 flags.DEFINE_bool("visualize", False, "Also write filter images and kernel plots.")
 flags.DEFINE_bool("follow_residual", True, "Corrected mode: walk residual routes as branches.")
+cli.check_int("top_k", 1, 4 * 15)
 FLAGS = flags.FLAGS
 
 

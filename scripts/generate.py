@@ -6,6 +6,7 @@
 from absl import app
 from absl import flags
 
+from keras_sd_interp import cli
 from keras_sd_interp.cli import prompt_figure_path
 from keras_sd_interp.models import load_pipeline
 from keras_sd_interp.reports.generation import write_prompt_grid
@@ -23,6 +24,12 @@ flags.DEFINE_integer("seed", 0, "Noise seed.")
 flags.DEFINE_integer("scale", 4, "Upscale factor of the saved grid (nearest neighbour).")
 flags.DEFINE_string("output", None, "PNG path (default figures/generate/<prompt>_seed<N>.png).")
 FLAGS = flags.FLAGS
+cli.check_weights_dir()
+cli.check_int("num_images", 1)
+cli.check_int("num_steps", 1)
+cli.check_float("guidance")
+cli.check_int("scale", 1)
+cli.check_out_file("output")
 
 
 def main(argv):

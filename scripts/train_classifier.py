@@ -8,6 +8,7 @@ import time
 
 from absl import app, flags
 
+from keras_sd_interp import cli
 from keras_sd_interp.judge.judge import ASSET_DIR
 from keras_sd_interp.training.judge import ship_judge, train_judge
 
@@ -18,6 +19,12 @@ flags.DEFINE_float("learning_rate", 2e-3, "Peak Adam learning rate (cosine-decay
 flags.DEFINE_integer("seed", 0, "Seed for weights, shuffling and flips.")
 flags.DEFINE_string("out_dir", ASSET_DIR, "Where judge.weights.h5 and judge_record.json go.")
 flags.DEFINE_string("data_dir", None, "Folder with the Fashion-MNIST IDX files (default: search).")
+cli.check_int("epochs", 1)
+cli.check_int("batch_size", 1)
+cli.check_float("learning_rate", 0, exclusive_minimum=True)
+cli.check_int("seed", 0)
+cli.check_out_dir("out_dir")
+cli.check_existing_dir("data_dir", "Fashion-MNIST folder")
 
 
 def main(argv):

@@ -7,6 +7,7 @@ import sys
 
 from absl import app, flags
 
+from keras_sd_interp import cli
 from keras_sd_interp.ddpm.pretrained import ASSET_DIR
 from keras_sd_interp.training.ddpm import export_checkpoint, train_ddpm
 
@@ -24,6 +25,17 @@ flags.DEFINE_float("max_minutes", None, "Stop before an epoch that would end pas
 flags.DEFINE_string("export_dir", ASSET_DIR, "Where the float16 weights and record are written "
                     "after training (empty: do not export).")
 flags.DEFINE_string("data_dir", None, "Folder with the Fashion-MNIST IDX files (default: search).")
+cli.check_out_dir("checkpoint_dir")
+cli.check_int("epochs", 1)
+cli.check_int("batch_size", 1)
+cli.check_float("learning_rate", 0, exclusive_minimum=True)
+cli.check_int("timesteps", 2)
+cli.check_int("dim", 1)
+cli.check_int("seed", 0)
+cli.check_int("steps_per_epoch", 1, allow_none=True)
+cli.check_float("max_minutes", 0, exclusive_minimum=True, allow_none=True)
+cli.check_out_dir("export_dir")
+cli.check_existing_dir("data_dir", "Fashion-MNIST folder")
 
 
 def main(argv):

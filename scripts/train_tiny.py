@@ -12,6 +12,7 @@ import time
 from absl import app
 from absl import flags
 
+from keras_sd_interp import cli
 from keras_sd_interp.data import load_fashion_mnist
 from keras_sd_interp.models import bundled
 from keras_sd_interp.training.tiny import TinyTrainer, train_tiny
@@ -33,6 +34,16 @@ flags.DEFINE_bool("init_from_bundle", False, "With no checkpoint in --run_dir, c
 flags.DEFINE_bool("export", True, "Write the bundle at the end.")
 flags.DEFINE_bool("export_only", False, "Only write the bundle from the run's last checkpoint "
                   "(safe while a training run is still writing checkpoints).")
+cli.check_out_dir("run_dir")
+cli.check_existing_dir("data_dir", "Fashion-MNIST folder")
+cli.check_out_dir("bundle_dir")
+cli.check_int("seed", 0)
+cli.check_int("batch_size", 1)
+cli.check_int("autoencoder_steps", 0)
+cli.check_int("diffusion_steps", 0)
+cli.check_float("learning_rate", 0, exclusive_minimum=True)
+cli.check_float("ema_decay", 0, 1, exclusive_maximum=True)
+cli.check_float("max_minutes", 0, exclusive_minimum=True)
 FLAGS = flags.FLAGS
 
 

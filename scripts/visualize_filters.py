@@ -11,7 +11,9 @@ Writes `layer_{L}_filter_{F}.png` (a whole layer, as the course did) or
 
 from absl import app, flags, logging
 
+from keras_sd_interp import cli
 from keras_sd_interp.cli import define_model_flags, parse_numbers
+from keras_sd_interp.lens.taps import NUM_CONVS, NUM_LAYERS
 from keras_sd_interp.featureviz import conv_target, layer_target, tap_target
 from keras_sd_interp.featureviz.flags import define_descent_flags, settings_from_flags
 from keras_sd_interp.featureviz.models import unet_and_decoder
@@ -23,26 +25,28 @@ flags.DEFINE_list("layers", [], "Layer indices (whole layer outputs, the paper's
 flags.DEFINE_list("convs", [], "Conv indices 0..51 (a ResBlock conv itself in corrected mode).")
 flags.DEFINE_list("taps", [], "Any tap names (see scripts/inspect_unet.py).")
 flags.DEFINE_list("filters", ["0"], "Filters, e.g. 0,5,7 or a range 0-15.")
+cli.check_index_list("layers", NUM_LAYERS - 1)
+cli.check_index_list("convs", NUM_CONVS - 1)
+cli.check_index_list("filters")
+flags.register_multi_flags_validator(
+    ["layers", "convs", "taps"], lambda values: any(values.values()),
+    "give --layers, --convs or --taps (see scripts/inspect_unet.py for names)")
 FLAGS = flags.FLAGS
 
 
 def main(_):
+    settings = settings_from_flags(FLAGS)
+    filters = parse_numbers(FLAGS.filters)  # checked by the flag validators
+    layers, convs = parse_numbers(FLAGS.layers), parse_numbers(FLAGS.convs)
     unet, decoder = unet_and_decoder(FLAGS.model, FLAGS.img_height, FLAGS.img_width,
                                      FLAGS.weights_dir, FLAGS.random_weights)
-    try:
-        filters = parse_numbers(FLAGS.filters)
-        layers, convs = parse_numbers(FLAGS.layers), parse_numbers(FLAGS.convs)
-    except ValueError as error:
-        raise app.UsageError(str(error)) from error
     targets = [layer_target(unet, layer, f) for layer in layers
                for f in filters]
     targets += [conv_target(unet, conv, f, FLAGS.mode) for conv in convs
                 for f in filters]
     targets += [tap_target(unet, name, f) for name in FLAGS.taps for f in filters]
-    if not targets:
-        raise app.UsageError("give --layers, --convs or --taps")
     out_dir = FLAGS.out_dir or f"outputs/filters_{FLAGS.model}_{FLAGS.mode}"
-    written = visualize_filters(unet, decoder, targets, settings_from_flags(FLAGS), out_dir,
+    written = visualize_filters(unet, decoder, targets, settings, out_dir,
                                 FLAGS.batch_size, FLAGS.overwrite)
     logging.info("wrote %d filters to %s (%d already there)", len(written), out_dir,
                  len(targets) - len(written))

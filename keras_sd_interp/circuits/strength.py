@@ -6,6 +6,7 @@ channels, merged and sorted by strength, strongest first.
 """
 
 import dataclasses
+import numbers
 
 import numpy as np
 
@@ -36,8 +37,16 @@ def channel_strengths(kernel, filter_index):
 
 
 def output_seeds(unet, per_filter=15):
-    """Seeds of the circuits, strongest first: a list of Seed (4 * per_filter of them)."""
+    """Seeds of the circuits, strongest first: a list of Seed (4 * per_filter of them).
+
+    per_filter: input channels kept per output filter, 1..in_channels of the output conv.
+    """
     kernel = conv_kernels(unet)[taps.NUM_CONVS - 1]
+    channels = kernel.shape[2]
+    if isinstance(per_filter, bool) or not isinstance(per_filter, numbers.Integral) \
+            or not 1 <= per_filter <= channels:
+        raise ValueError(f"per_filter={per_filter!r} must be an integer in 1..{channels} (the "
+                         f"output conv's input channels; the paper: 15)")
     seeds = []
     for filter_index in range(kernel.shape[-1]):
         strengths = channel_strengths(kernel, filter_index)

@@ -20,6 +20,11 @@ def read_json(path, what):
         return json.load(f)
 
 
+def ddpm_timesteps(asset_dir=ASSET_DIR):
+    """T, the number of training steps of the shipped DDPM (read from its record, no model)."""
+    return read_json(os.path.join(asset_dir, ASSET_RECORD), "DDPM record")["settings"]["timesteps"]
+
+
 def load_ddpm(asset_dir=ASSET_DIR):
     """Loads the shipped DDPM. Returns (model, train_betas (T,), record dict)."""
     record = read_json(os.path.join(asset_dir, ASSET_RECORD), "DDPM record")

@@ -2,6 +2,8 @@
 
 from absl import flags
 
+from keras_sd_interp import cli
+
 from keras_sd_interp.featureviz.optimize import DescentSettings
 
 PAPER_DEFAULTS = {"steps": 300, "learning_rate": 5.0}
@@ -28,6 +30,11 @@ def define_descent_flags(default_mode="corrected", flag_values=flags.FLAGS):
     flags.DEFINE_string("out_dir", None, "Output directory.", **where)
     flags.DEFINE_bool("overwrite", False, "Redo outputs already on disk (default: skip them).",
                       **where)
+    cli.check_int("steps", 1, allow_none=True, **where)
+    cli.check_float("learning_rate", 0, exclusive_minimum=True, allow_none=True, **where)
+    cli.check_int("timestep", 0, 999, **where)
+    cli.check_int("batch_size", 1, **where)
+    cli.check_out_dir("out_dir", **where)
 
 
 def settings_from_flags(flag_values):

@@ -17,9 +17,11 @@ ordinary full forward.
 """
 
 import dataclasses
+import numbers
 import re
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_sd_interp.models import layers as sd_layers
@@ -109,8 +111,29 @@ def conv_name(unet, conv_index):
     return conv_inventory(unet)[check_conv_index(conv_index)].name
 
 
+def _checked_address(address):
+    """An address as int (any integer type, NumPy's included) or str; TypeError otherwise."""
+    if isinstance(address, (bool, np.bool_)):
+        raise TypeError(f"address {address!r} is a bool, not a layer index: give an int layer "
+                        f"index 0..{NUM_LAYERS - 1}, 'layer_N', 'conv_N' or a site name")
+    if isinstance(address, numbers.Integral):
+        return int(address)
+    if not isinstance(address, str):
+        raise TypeError(f"address {address!r} ({type(address).__name__}) is not an int layer "
+                        f"index 0..{NUM_LAYERS - 1}, 'layer_N', 'conv_N' or a site name")
+    return address
+
+
+def address_list(addresses):
+    """Addresses as a list: one bare address (an int or a str like "conv_9") becomes [it]."""
+    if isinstance(addresses, (str, bool, np.bool_, numbers.Integral)):
+        addresses = [addresses]
+    return [_checked_address(address) for address in addresses]
+
+
 def resolve(unet, address):
     """Turns an address (int layer index, "layer_12", "conv_9" or a name) into a site name."""
+    address = _checked_address(address)
     if isinstance(address, int):
         return layer_name(unet, address)
     match = re.fullmatch(r"(layer|conv)[_:](\d+)", address)
@@ -190,7 +213,7 @@ class TapModel(keras.Model):
 
     def __init__(self, unet, addresses, **kwargs):
         super().__init__(**kwargs)
-        self.addresses = [_address_key(address) for address in addresses]
+        self.addresses = [_address_key(address) for address in address_list(addresses)]
         self.site_names = [resolve(unet, address) for address in self.addresses]
         names = layer_site_names(unet)
         input_names = [x.name for x in unet.inputs]
@@ -215,13 +238,16 @@ class TapModel(keras.Model):
 
 
 def tap_model(unet, addresses):
-    """A cached TapModel of `unet` for `addresses` (a list of addresses, see module doc)."""
+    """A cached TapModel of `unet` for `addresses` (a list of addresses, see module doc; one
+    bare address is taken as a list of one)."""
+    addresses = address_list(addresses)
     key = ("taps.tap_model", tuple(addresses))
     return model_cache(unet).get_or_build(key, lambda: TapModel(unet, addresses))
 
 
 def run_with_cache(unet, inputs, addresses):
     """Full forward; returns (output (batch, h, w, 4), dict address -> tapped tensor)."""
+    addresses = address_list(addresses)
     names = [resolve(unet, address) for address in addresses]
     with hooks(record=names) as cache:
         output = unet(inputs)
@@ -231,6 +257,7 @@ def run_with_cache(unet, inputs, addresses):
 def run_with_hooks(unet, inputs, edits, record=()):
     """Full forward with edits {address: fn or [fns]}; returns (output, dict of records)."""
     named_edits = {resolve(unet, address): fns for address, fns in edits.items()}
+    record = address_list(record)
     names = [resolve(unet, address) for address in record]
     with hooks(record=names, edits=named_edits) as cache:
         output = unet(inputs)

@@ -22,16 +22,22 @@ def load_unet(
         img_height, img_width: image size in pixels (default: the preset's, 512x512 / 32x64).
         max_text_length: context length (default 77 for sd14, 8 for tiny; 0 is the paper's).
         weights_dir: sd14 only: directory with keras-cv's `.h5` files (None: download them).
+            The tiny model loads from its bundle: a weights_dir given with it is an error.
         random_weights: skip loading (tests, benchmarks, topology-only work).
 
     Returns:
         SDUNet with inputs [latent, timestep_embedding, context] and output the noise estimate.
     """
     config = get_config(model)
+    _check_weights_dir(config, weights_dir)
+    if config.name == "sd14" and weights_dir is not None and not random_weights:
+        from keras_sd_interp.models.weights import checked_sd14_file
+
+        checked_sd14_file("diffusion_model", weights_dir)  # a bad file fails before the build
     height, width, length = DEFAULT_SIZES[config.name]
     unet = SDUNet(
-        img_height or height,
-        img_width or width,
+        height if img_height is None else img_height,
+        width if img_width is None else img_width,
         length if max_text_length is None else max_text_length,
         config=config,
     )
@@ -40,11 +46,19 @@ def load_unet(
     return unet
 
 
+def _check_weights_dir(config, weights_dir):
+    if weights_dir is not None and config.name != "sd14":
+        raise ValueError(
+            f"weights_dir={weights_dir!r} is for model 'sd14' (keras-cv's .h5 files); the "
+            f"{config.name!r} model loads its weights from its bundle: leave weights_dir None"
+        )
+
+
 def _load_weights(unet, config, weights_dir):
     if config.name == "sd14":
-        from keras_sd_interp.models.weights import sd14_weight_path
+        from keras_sd_interp.models.weights import load_sd14_weights
 
-        unet.load_weights(sd14_weight_path("diffusion_model", weights_dir))
+        load_sd14_weights(unet, "diffusion_model", weights_dir)
     elif config.name == "tiny":
         from keras_sd_interp.models.bundled import load_tiny_unet_weights
 
@@ -65,14 +79,17 @@ def load_pipeline(
     `text_to_image(prompt, batch_size, num_steps, unconditional_guidance_scale, seed)`.
     """
     config = get_config(model)
+    _check_weights_dir(config, weights_dir)
     height, width, _ = DEFAULT_SIZES[config.name]
+    height = height if img_height is None else img_height
+    width = width if img_width is None else img_width
     if config.name == "sd14":
         from keras_sd_interp.models.pipeline import SD14Pipeline
 
         return SD14Pipeline(
-            img_height or height, img_width or width, weights_dir=weights_dir,
+            height, width, weights_dir=weights_dir,
             jit_compile=jit_compile, random_weights=random_weights,
         )
     from keras_sd_interp.models.tiny import TinyPipeline
 
-    return TinyPipeline(img_height or height, img_width or width, random_weights=random_weights)
+    return TinyPipeline(height, width, random_weights=random_weights)

@@ -10,6 +10,7 @@ Both are written by `scripts/train_tiny.py` (`keras_sd_interp.training.tiny.Tiny
 
 import json
 import os
+import zipfile
 
 import numpy as np
 
@@ -19,22 +20,77 @@ ASSETS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", 
 WEIGHTS_FILE = "weights.npz"
 RECORD_FILE = "record.json"
 COMPONENTS = ("unet", "text_encoder", "vae_encoder", "decoder")
+RECORD_KEYS = ("latent_scale", "max_length", "text_layers")  # what the pipeline reads
 
 
 def _missing(path):
+    bundle_dir = os.path.dirname(path)
+    if os.path.abspath(bundle_dir) != os.path.abspath(ASSETS_DIR):
+        return FileNotFoundError(
+            f"{bundle_dir!r} is not a tiny-model bundle ({path} is missing): give a folder "
+            f"written by scripts/train_tiny.py (its --bundle_dir), holding {WEIGHTS_FILE} and "
+            f"{RECORD_FILE}"
+        )
     return FileNotFoundError(
         f"the bundled tiny model is not in this install ({path} is missing); train it with "
-        "`python scripts/train_tiny.py`, or pass --random_weights to use random weights"
+        "`python scripts/train_tiny.py`, or use random weights (random_weights=True; in the "
+        "scripts that take --model, the --random_weights flag)"
     )
 
 
+def _corrupt(path, error):
+    return ValueError(
+        f"{path} is not a readable tiny-model bundle file ({type(error).__name__}: "
+        f"{str(error)[:120]}); re-export it with scripts/train_tiny.py --export_only"
+    )
+
+
+def bundle_problem(bundle_dir):
+    """None when `bundle_dir` holds a readable record and a zip archive of weights (cheap: no
+    model), else a sentence saying what is wrong."""
+    if not os.path.isdir(bundle_dir):
+        return (f"folder {bundle_dir!r} does not exist" if not os.path.exists(bundle_dir)
+                else f"{bundle_dir!r} is a file, not a bundle folder")
+    try:
+        read_record(bundle_dir)
+    except (FileNotFoundError, ValueError) as error:
+        return str(error)
+    weights = os.path.join(bundle_dir, WEIGHTS_FILE)
+    if not os.path.isfile(weights):
+        return str(_missing(weights))
+    if not zipfile.is_zipfile(weights):
+        return str(_corrupt(weights, ValueError("not a .npz (zip) archive")))
+    return None
+
+
+def bundle_dir_checker():
+    """An absl flag validator: the flag must name a bundle folder (see `bundle_problem`)."""
+    from absl import flags
+
+    def checker(bundle_dir):
+        problem = bundle_problem(bundle_dir)
+        if problem:
+            raise flags.ValidationError(problem)
+        return True
+
+    return checker
+
+
 def read_record(bundle_dir=ASSETS_DIR):
-    """The bundle's record (dict); raises FileNotFoundError naming the file if absent."""
+    """The bundle's record (dict); raises FileNotFoundError naming the file if absent, and
+    ValueError naming it if it is not JSON."""
     path = os.path.join(bundle_dir, RECORD_FILE)
     if not os.path.isfile(path):
         raise _missing(path)
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise _corrupt(path, error) from error
+    missing = [key for key in RECORD_KEYS if not isinstance(record, dict) or key not in record]
+    if missing:
+        raise _corrupt(path, KeyError(f"no {', '.join(missing)}"))
+    return record
 
 
 def load_component(model, component, bundle_dir=ASSETS_DIR):
@@ -42,9 +98,12 @@ def load_component(model, component, bundle_dir=ASSETS_DIR):
     path = os.path.join(bundle_dir, WEIGHTS_FILE)
     if not os.path.isfile(path):
         raise _missing(path)
-    with np.load(path) as arrays:
-        keys = sorted(key for key in arrays.files if key.startswith(component + "/"))
-        values = [arrays[key].astype(np.float32) for key in keys]
+    try:
+        with np.load(path) as arrays:
+            keys = sorted(key for key in arrays.files if key.startswith(component + "/"))
+            values = [arrays[key].astype(np.float32) for key in keys]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise _corrupt(path, error) from error
     expected = len(model.weights)
     if len(values) != expected:
         raise ValueError(

@@ -23,7 +23,7 @@ from keras_cv.src.models.stable_diffusion.stable_diffusion import StableDiffusio
 from keras_sd_interp.models.config import SD14
 from keras_sd_interp.models.text_encoder import build_sd14_text_encoder
 from keras_sd_interp.models.unet import SDUNet
-from keras_sd_interp.models.weights import sd14_weight_path
+from keras_sd_interp.models.weights import load_sd14_weights, sd14_weight_path
 
 END_OF_TEXT = 49407  # CLIP's end token, also its padding
 
@@ -97,7 +97,7 @@ class SD14Pipeline(LensSampling, StableDiffusion):
 
     def _load(self, model, component):
         if not self.random_weights:
-            model.load_weights(sd14_weight_path(component, self.weights_dir))
+            load_sd14_weights(model, component, self.weights_dir)
         if self.jit_compile:
             model.compile(jit_compile=True)
         return model

@@ -57,6 +57,10 @@ class MissingWeightsError(FileNotFoundError):
     """A weight file is neither in the given directory nor downloadable."""
 
 
+class CorruptWeightsError(ValueError):
+    """A weight file is there but is not the .h5 file keras-cv ships (or does not fit)."""
+
+
 def _all_filenames():
     return ", ".join(f.filename for f in SD14_FILES.values())
 
@@ -78,6 +82,12 @@ def sd14_weight_path(component, weights_dir=None, cache_dir=None):
         raise ValueError(f"unknown component {component!r}: choose one of {sorted(SD14_FILES)}")
     weight_file = SD14_FILES[component]
     if weights_dir is not None:
+        if not os.path.isdir(weights_dir):
+            raise MissingWeightsError(
+                f"{WEIGHTS_FLAG}={weights_dir}: " + ("that folder does not exist" if not
+                os.path.exists(weights_dir) else "that is a file, not a folder")
+                + f"; give a folder holding keras-cv's SD v1.4 files ({_all_filenames()})"
+            )
         path = os.path.join(weights_dir, weight_file.filename)
         if not os.path.isfile(path):
             raise MissingWeightsError(
@@ -97,3 +107,44 @@ def sd14_weight_path(component, weights_dir=None, cache_dir=None):
             f"could not get {weight_file.filename} from {weight_file.origin} ({error}). "
             f"Offline, pass {WEIGHTS_FLAG}=DIR with a directory holding {_all_filenames()}"
         ) from error
+
+
+def load_sd14_weights(model, component, weights_dir=None):
+    """Loads SD v1.4's `component` weights (see `sd14_weight_path`) into the Keras `model`.
+
+    Raises:
+        MissingWeightsError: as `sd14_weight_path`.
+        CorruptWeightsError: the file is not a valid HDF5 file or does not fit the model; the
+            message names the file and its expected SHA-256.
+    """
+    path = checked_sd14_file(component, weights_dir)
+    try:
+        model.load_weights(path)
+    except Exception as error:  # Keras' ValueError names no file
+        raise _corrupt(path, component, error) from error
+    return model
+
+
+def checked_sd14_file(component, weights_dir=None):
+    """`sd14_weight_path`, plus a check that the file opens as HDF5 (cheap: before a build).
+
+    Raises MissingWeightsError or CorruptWeightsError naming the file.
+    """
+    import h5py
+
+    path = sd14_weight_path(component, weights_dir)
+    try:
+        with h5py.File(path, "r"):
+            pass
+    except Exception as error:  # h5py: OSError "file signature not found", without the path
+        raise _corrupt(path, component, error) from error
+    return path
+
+
+def _corrupt(path, component, error):
+    weight_file = SD14_FILES[component]
+    return CorruptWeightsError(
+        f"{path} is not a valid keras-cv {weight_file.filename} ({type(error).__name__}: "
+        f"{str(error)[:160]}): re-download it from {weight_file.origin} or check its hash "
+        f"(sha256sum should print {weight_file.sha256})"
+    )

@@ -12,6 +12,7 @@ from keras_sd_interp.circuits.branch_svd import branch_svd
 from keras_sd_interp.circuits.kernels import connecting_kernels
 from keras_sd_interp.circuits.walk import main_path, visualized_steps
 from keras_sd_interp.featureviz import conv_target
+from keras_sd_interp.lens import taps
 from keras_sd_interp.reports.featureviz import visualize_filters
 from keras_sd_interp.reports.plotting.circuits import branch_svd_figure, weights_figure
 from keras_sd_interp.reports.plotting.grids import image_grid_figure
@@ -107,10 +108,22 @@ def save_branch_svd(result, stem, conv_a, conv_b, marked_a=(), marked_b=(), titl
     return figure_path
 
 
+def check_marks(unet, conv_a, marked_a=(), marked_b=()):
+    """Raises ValueError naming the marks that index no point of the branch plots (one point
+    per filter of conv `conv_a` on each)."""
+    count = taps.conv_kernel(unet, conv_a).shape[-1]
+    for side, marks in ((f"conv {conv_a}'s side", marked_a), ("the other side", marked_b)):
+        bad = [int(i) for i in marks if not 0 <= int(i) < count]
+        if bad:
+            raise ValueError(f"marks {bad} on {side} out of range: conv {conv_a} has filters "
+                             f"0..{count - 1}, one point each on both plots")
+
+
 def write_branch_svd(unet, conv_a, conv_b, out_dir, mode="corrected", concat=True, variant="tf",
                      marked_a=(), marked_b=()):
     """`branch_svd` between two convs, saved as `branch_svd_{mode}_conv_{a}_conv_{b}` (.png and
     the projections); returns (BranchSVD, the PNG's path)."""
+    check_marks(unet, conv_a, marked_a, marked_b)
     result = branch_svd(unet, conv_a, conv_b, mode, concat, variant)
     stem = os.path.join(out_dir, f"branch_svd_{mode}_conv_{conv_a}_conv_{conv_b}")
     path = save_branch_svd(

@@ -82,6 +82,9 @@ def write_jump_betas(train_betas, jump_points, max_jump_beta, out_dir):
 def write_jump_chain(sampler, judge, seed, jump_points, max_jump_beta, out_dir, frame_every=5):
     """One chain with jumps: `jumps_seed{seed}.png` (strip with judge classes) and
     `jumps_seed{seed}.gif`; returns the judge's class name of the final sample."""
+    if int(frame_every) < 1:
+        raise ValueError(f"frame_every={frame_every} must be a positive integer (chain steps "
+                         "per GIF frame)")
     run = run_jump_experiment(sampler, 1, seed, jump_points, max_jump_beta)
     names = {kind: [CLASS_NAMES[c] for c in predict_classes(judge, run[kind][:, 0])[0]]
              for kind in ("x_t", "x0_hat", "jump")}

@@ -6,6 +6,8 @@ every epoch, so a run stopped at any moment resumes from the last finished epoch
 """
 
 import json
+import math
+import numbers
 import os
 import time
 
@@ -109,7 +111,15 @@ def train_ddpm(
     sees a fresh random subset of that many batches); `state["epoch_steps"]` records the steps.
 
     Returns (model, state): the Keras U-Net and the dict saved in `state.json`.
+
+    Raises:
+        ValueError: `learning_rate` is not a finite number > 0 (checked before any work).
+        FloatingPointError: the loss stopped being finite; the epoch is not checkpointed.
     """
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) \
+            or not math.isfinite(learning_rate) or learning_rate <= 0:
+        raise ValueError(f"learning_rate={learning_rate!r} must be a finite number > 0 "
+                         "(the default: 1e-3)")
     images, _ = load_fashion_mnist("train", data_dir=data_dir)
     x0_all = to_model_range(images)
     betas = get_schedule(schedule, timesteps)
@@ -152,6 +162,11 @@ def train_ddpm(
         for step in progress:
             batch = x0_all[order[step * batch_size:(step + 1) * batch_size]]
             losses.append(float(train_step(tf.constant(batch))))
+            if not math.isfinite(losses[-1]):
+                raise FloatingPointError(
+                    f"loss is {losses[-1]} at epoch {epoch + 1}, step {step + 1} "
+                    f"(learning_rate={learning_rate}): stopped; epoch {epoch + 1} is not "
+                    f"checkpointed and nothing is exported")
             if step % 20 == 0:
                 progress.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         state["epochs_done"] = epoch + 1
@@ -175,6 +190,10 @@ def export_checkpoint(checkpoint_dir, out_dir=ASSET_DIR, extra_record=None):
     settings = state["settings"]
     model = load_weights_checked(build_unet(dim=settings["dim"]),
                                  os.path.join(checkpoint_dir, WEIGHTS_FILE), what="DDPM checkpoint")
+    bad = [w.name for w in model.weights if not np.all(np.isfinite(w.numpy()))]
+    if bad:
+        raise ValueError(f"the checkpoint in {checkpoint_dir} has non-finite weights ({bad[:3]}"
+                         f"{', ...' if len(bad) > 3 else ''}): not exporting it over {out_dir}")
     save_float16_weights(model, os.path.join(out_dir, ASSET_WEIGHTS))
     record = {**state, **(extra_record or {})}
     save_json(os.path.join(out_dir, ASSET_RECORD), record)
