@@ -13,6 +13,7 @@ penalties), so a batch of B costs one batched forward+backward per step.
 """
 
 import dataclasses
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -72,10 +73,12 @@ class VizSettings:
 
 @dataclasses.dataclass
 class VizResult:
-    """latents (B, h, w, 4) clean final latents; objective (steps, B) values."""
+    """latents (B, h, w, 4) clean final latents; objective (steps, B) values; step_seconds
+    (steps,) wall time of each step (the first includes tracing)."""
 
     latents: np.ndarray
     objective: np.ndarray
+    step_seconds: np.ndarray
 
 
 def start_latents(settings, shape, batch_size):
@@ -172,15 +175,17 @@ def visualize(unet, objective, settings, batch_size, timesteps=None, context=Non
     if context is None:
         context = np.zeros((batch_size,) + tuple(unet.inputs[2].shape[1:]), np.float32)
     context = tf.constant(np.broadcast_to(context, (batch_size,) + tuple(context.shape[1:])))
-    values = []
+    values, seconds = [], []
     for i in tqdm(range(settings.steps), desc=f"visualize {batch_size}", disable=not progress):
         t_emb = fixed_emb
         if settings.timestep_schedule == "step_index":
             t_emb = tf.repeat(timestep_embedding(np.array([i], np.float32), dim), batch_size, 0)
         sigma = tf.constant(settings.blur_sigma * (1.0 - i / settings.steps), tf.float32)
+        began = time.perf_counter()
         values.append(step(t_emb, alphas, context, sigma).numpy())
+        seconds.append(time.perf_counter() - began)
     latents = param.latent().numpy()
     if not np.isfinite(latents).all():
         raise FloatingPointError(f"visualization diverged: non-finite latent; lower the "
                                  f"learning rate (now {settings.learning_rate})")
-    return VizResult(latents, np.stack(values))
+    return VizResult(latents, np.stack(values), np.array(seconds))
