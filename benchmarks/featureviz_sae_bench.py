@@ -24,6 +24,9 @@ flags.DEFINE_string("sae", "keras_sd_interp/assets/sae/tiny_st8.npz", "SAE weigh
 flags.DEFINE_integer("num_per_class", 8, "Held-out pair prompts per class on each side (x10).")
 flags.DEFINE_integer("num_splice", 40, "Prompts for the splice accuracy.")
 flags.DEFINE_list("presets", ["paper", "lucent", "diffusion"], "Presets measured.")
+flags.DEFINE_list("variants", [], "Extra rows: label=preset:key=value:key=value (e.g. "
+                  "light=diffusion:tv=0.5:moments_weight=0.05).")
+flags.DEFINE_bool("skip_splice", False, "Skip the splice accuracy (variant runs).")
 flags.DEFINE_integer("steps", None, "Override every preset's step count (quick runs).")
 flags.DEFINE_integer("num_random", 10, "Random firing latents (the control).")
 flags.DEFINE_string("output_dir", "figures/featureviz_sae", "Where results go.")
@@ -67,7 +70,7 @@ def main(argv):
     # 2. splice
     n = FLAGS.num_splice
     hits = {}
-    for name, edits in (("plain", None), ("sae_spliced", {SITE: features.splice(sae)}),
+    for name, edits in () if FLAGS.skip_splice else (("plain", None), ("sae_spliced", {SITE: features.splice(sae)}),
                         ("identity_edit", {SITE: features.feature_edit(sae, 0, 1.0)})):
         with lens.trace(pipe, edits=edits or {}):
             gen = pipe.sampler.generate(prompts[:n], batch_size=1, num_steps=25,
@@ -106,21 +109,37 @@ def main(argv):
     per_preset, vis_images, speed = {}, {}, {}
     paper_targets = [tap_target(unet, SITE, int(i % 96)) for i in range(b)]
     paper_step_s = []
-    for preset in FLAGS.presets:
+    runs = [(p, p, {}) for p in FLAGS.presets]
+    for spec in FLAGS.variants:
+        label, rest = spec.split("=", 1)
+        base, *pairs = rest.split(":")
+        runs.append((label, base, dict(pair.split("=") for pair in pairs)))
+    for preset, base, extra in runs:
         overrides = {"steps": FLAGS.steps} if FLAGS.steps else {}
-        settings = VizSettings.preset(preset, **overrides)
-        context = zeros if preset == "paper" else empty
-        result = visualize(unet, objective, settings, b, timesteps=peak_t, context=context)
-        mode = "paper" if preset == "paper" else "corrected"
+        start = None
+        typed = {}
+        for k, v in extra.items():
+            if k == "start" and v == "sample":   # unconditional samples as the start latents
+                start = np.asarray(pipe.sampler.generate([""] * b, batch_size=1, num_steps=25,
+                                                         seed=3).latents, np.float32)
+                continue
+            kind = type(getattr(VizSettings(), k))
+            typed[k] = v in ("1", "true", "True") if kind is bool else kind(v)
+        settings = VizSettings.preset(base, **overrides, **typed)
+        context = zeros if base == "paper" else empty
+        result = visualize(unet, objective, settings, b, timesteps=peak_t, context=context,
+                           start=start)
+        mode = "paper" if base == "paper" else "corrected"
         images = decode_to_uint8(pipe.decoder, result.latents, mode)
-        judge_t = np.full(b, 500) if preset == "paper" else peak_t
+        judge_t = np.full(b, 500) if base == "paper" else peak_t
         sides = understand.peak_sides(unet, sae, SITE, result.latents, latents, judge_t, context)
         predicted, _ = judge_share(judge, understand.cells(images, sides), classes)
         hit = predicted == classes
         per_preset[preset] = {
             "selective": float(hit[:len(chosen)].mean()), "random": float(hit[len(chosen):].mean()),
             "predicted": predicted.tolist(), "objective_start": result.objective[0].tolist(),
-            "objective_end": result.objective[-1].tolist(), "steps": settings.steps}
+            "objective_end": result.objective[-1].tolist(), "steps": settings.steps,
+            "settings": {"preset": base, **extra}}
         speed[preset] = float(b / np.median(result.step_seconds[1:]))
         vis_images[preset] = images
         # the existing paper step, between presets (warm after the first call)
@@ -140,9 +159,8 @@ def main(argv):
     results["speed_item_steps_per_s"] = {**speed, "paper_step_optimize_latents":
                                          float(b / np.median(paper_step_s)), "batch": b}
     results["seconds"] = round(time.time() - began, 1)
-    rows = [list(top_images[i]) + [vis_images[p][i] for p in FLAGS.presets]
-            for i in range(b)]
-    write_feature_cards(f"{FLAGS.output_dir}/cards.png", rows, 3 + len(FLAGS.presets))
+    rows = [list(top_images[i]) + [vis_images[r[0]][i] for r in runs] for i in range(b)]
+    write_feature_cards(f"{FLAGS.output_dir}/cards.png", rows, 3 + len(runs))
     write_results(f"{FLAGS.output_dir}/results.json", results)
     print({k: v for k, v in results.items() if k != "understandability"})
     print("top examples:", results["understandability"]["top_examples"])

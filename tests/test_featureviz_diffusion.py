@@ -127,3 +127,37 @@ def test_presets_carry_the_thesis_settings():
     assert VizSettings.preset("lucent").param == "fourier"
     with pytest.raises(ValueError, match="not one of"):
         VizSettings.preset("deepdream")
+
+
+@pytest.fixture(scope="module")
+def random_unet():
+    from keras_sd_interp.models import load_pipeline
+
+    return load_pipeline("tiny", random_weights=True).diffusion_model
+
+
+def test_visualize_items_are_independent_and_diffusion_runs(random_unet):
+    from keras_sd_interp.featureviz.loop import visualize
+
+    site = "res_block_1"
+    both = obj.channel(site, 3, batch=0) + obj.channel(site, 5, batch=1)
+    settings = VizSettings.preset("paper", steps=3, timestep_schedule="fixed")
+    pair = visualize(random_unet, both, settings, 2, progress=False)
+    alone = visualize(random_unet, obj.channel(site, 5), settings, 1, progress=False)
+    np.testing.assert_allclose(pair.latents[1], alone.latents[0], rtol=1e-4, atol=1e-3)
+    assert pair.objective.shape == (3, 2)
+    result = visualize(random_unet, both, VizSettings.preset("diffusion", steps=2), 2,
+                       timesteps=[100, 900], progress=False)
+    assert result.latents.shape == (2, 8, 16, 4) and np.isfinite(result.latents).all()
+
+
+def test_understand_picks_and_cells():
+    from keras_sd_interp.sae import understand
+
+    sel = {"class_": np.array([1, 1, 0, 2]), "share": np.array([0.5, 0.9, 0.4, 1.0]),
+           "peak": np.array([1.0, 2.0, 3.0, 0.0])}
+    np.testing.assert_array_equal(understand.most_selective(sel, 3), [2, 1, -1])
+    images = np.zeros((2, 32, 64, 1), np.uint8)
+    images[:, :, 32:] = 255
+    crops = understand.cells(images, [0, 1])
+    assert crops.shape == (2, 28, 28) and crops[0].max() == 0 and crops[1].min() == 255
