@@ -120,3 +120,9 @@ def splice(sae):
         return tf.reshape(sae(x), tf.shape(tensor))
 
     return edit
+
+
+def peak_timestep(sae, activations, timesteps, latent):
+    """The timestep (of `timesteps` (S,)) where `latent`'s mean code over a traced generation
+    is highest: where the diffusion preset optimizes it by default."""
+    return int(np.asarray(timesteps)[timestep_scores(sae, activations, latent)["mean"].argmax()])
