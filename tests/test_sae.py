@@ -104,3 +104,4 @@ def test_top_examples_and_selectivity_on_planted_activations():
     assert sel["class_"][0] == 8 and sel["share"][0] == 1.0
     scores = features.timestep_scores(sae, acts, 0)
     np.testing.assert_allclose(scores["max"], [1.0, 5.0])
+    assert features.peak_timestep(sae, acts, [900, 400], 0) == 400
