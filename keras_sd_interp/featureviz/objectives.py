@@ -40,3 +40,117 @@ def item_losses(activations, addresses, channels, masks):
         picked = tf.gather(means, channels[:, column], batch_dims=1)
         losses += picked * masks[:, column]
     return losses
+
+
+# --- Composable objectives (lucent-style), maximized by `featureviz.loop` ----------------------
+
+
+class Objective:
+    """A function of the tapped activations giving one value per batch item, to MAXIMIZE.
+
+    `fn(acts)` takes a dict site -> tensor (B, ..., C) and returns (B,) float32; `sites` lists
+    the sites it reads. Objectives compose: `a + b`, `a - b`, `2.0 * a`, `-a`; a term made with
+    `batch=i` counts only for item i (per-item targets in one batched run).
+    """
+
+    def __init__(self, fn, sites, name="objective"):
+        self.fn, self.sites, self.name = fn, tuple(sorted(set(sites))), name
+
+    def __call__(self, acts):
+        return self.fn(acts)
+
+    def __add__(self, other):
+        if isinstance(other, (int, float)):
+            return Objective(lambda a: self(a) + float(other), self.sites, self.name)
+        return Objective(lambda a: self(a) + other(a), self.sites + other.sites,
+                         f"{self.name} + {other.name}")
+
+    __radd__ = __add__
+
+    def __neg__(self):
+        return Objective(lambda a: -self(a), self.sites, f"-{self.name}")
+
+    def __sub__(self, other):
+        return self + (-other)
+
+    def __mul__(self, scalar):
+        if not isinstance(scalar, (int, float)):
+            raise TypeError(f"objectives multiply by numbers only, not {type(scalar).__name__}")
+        return Objective(lambda a: float(scalar) * self(a), self.sites, f"{scalar} * {self.name}")
+
+    __rmul__ = __mul__
+
+
+def _masked(values, batch):
+    """values (B,) kept only at item `batch` (None: all items)."""
+    if batch is None:
+        return values
+    mask = tf.one_hot(batch, tf.shape(values)[0], dtype=values.dtype)
+    return values * mask
+
+
+def _spatial_mean(x):
+    """(B, ..., C) -> (B, C): mean over every axis between batch and channels."""
+    return tf.reduce_mean(x, axis=list(range(1, len(x.shape) - 1)))
+
+
+def channel(site, index, batch=None):
+    """Mean activation of channel `index` of `site` over all positions."""
+    return Objective(lambda a: _masked(_spatial_mean(a[site])[:, index], batch), [site],
+                     f"{site}:{index}")
+
+
+def neuron(site, index, position=None, batch=None):
+    """Activation of channel `index` at one position (row, col) of a (B, h, w, C) site
+    (default: the centre)."""
+
+    def fn(acts):
+        x = acts[site]
+        row, col = position if position is not None else (x.shape[1] // 2, x.shape[2] // 2)
+        return _masked(x[:, row, col, index], batch)
+
+    return Objective(fn, [site], f"{site}:{index}@{position}")
+
+
+def direction(site, vector, batch=None):
+    """Mean over positions of the dot product with `vector` (C,), normalised to unit length."""
+    v = np.asarray(vector, np.float32)
+    v = tf.constant(v / max(np.linalg.norm(v), 1e-12))
+    return Objective(lambda a: _masked(tf.reduce_mean(
+        tf.tensordot(a[site], v, axes=[[-1], [0]]), axis=list(range(1, len(a[site].shape) - 1))),
+        batch), [site], f"{site}:direction")
+
+
+def sae_feature(site, sae, latent, batch=None):
+    """Mean over positions of SAE latent `latent`'s encoder pre-activation,
+    (x - b_dec) . W_enc[:, latent] + b_enc[latent] (linear in x: no top-k, no ReLU)."""
+    w = tf.constant(sae.W_enc.numpy()[:, latent])
+    offset = float(sae.b_enc.numpy()[latent] - sae.b_dec.numpy() @ sae.W_enc.numpy()[:, latent])
+    return Objective(lambda a: _masked(tf.reduce_mean(
+        tf.tensordot(a[site], w, axes=[[-1], [0]]), axis=list(range(1, len(a[site].shape) - 1)))
+        + offset, batch), [site], f"{site}:sae{latent}")
+
+
+def diversity(site, weight=1.0):
+    """lucent's diversity: minus each item's mean cosine similarity between its Gram matrix
+    (channels x channels over positions) and the other items' (B >= 2)."""
+
+    def fn(acts):
+        x = acts[site]
+        b = tf.shape(x)[0]
+        flat = tf.reshape(x, (b, -1, x.shape[-1]))
+        gram = tf.reshape(tf.matmul(flat, flat, transpose_a=True), (b, -1))
+        gram = tf.math.l2_normalize(gram, axis=1)
+        sim = tf.matmul(gram, gram, transpose_b=True)                   # (B, B)
+        off = sim * (1.0 - tf.eye(b))
+        return -weight * tf.reduce_sum(off, axis=1) / tf.cast(tf.maximum(b - 1, 1), tf.float32)
+
+    return Objective(fn, [site], f"diversity({site})")
+
+
+def batch_sum(objectives):
+    """Sum of per-item objectives (use with `batch=i` terms: one target per item)."""
+    total = objectives[0]
+    for obj in objectives[1:]:
+        total = total + obj
+    return total

@@ -1,0 +1,48 @@
+"""Parametrizations of the latent: what the optimizer holds, and how it becomes a latent.
+
+`direct`: the variable is the latent (B, h, w, 4). `fourier`: the variable is a spectrum
+(2, B, 4, h, w//2+1) (real and imaginary parts) scaled by 1/f (lucent's `fft_image`, decay 1);
+the latent is its inverse real FFT, so a step moves low frequencies more. Both start from a
+given latent (e.g. N(0, 1) or a generated sample), exactly. A pixel image through the VAE
+encoder is not done here (see docs/feature_visualization_and_sae.md).
+"""
+
+import numpy as np
+import tensorflow as tf
+
+PARAMETRIZATIONS = ("direct", "fourier")
+
+
+def spectrum_scale(h, w, decay_power=1.0):
+    """1 / max(|f|, 1/max(h, w))^decay over the rfft2 grid (h, w//2+1), |f| in cycles/sample,
+    times sqrt(h * w) (lucent's normalisation)."""
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    freqs = np.sqrt(fy * fy + fx * fx)
+    return (1.0 / np.maximum(freqs, 1.0 / max(h, w)) ** decay_power * np.sqrt(h * w)).astype(
+        np.float32)
+
+
+class Parametrization:
+    """`variable` (a tf.Variable) and `latent()` -> (B, h, w, 4) float32."""
+
+    def __init__(self, kind, start):
+        if kind not in PARAMETRIZATIONS:
+            raise ValueError(f"parametrization {kind!r} is not one of {PARAMETRIZATIONS}")
+        start = np.asarray(start, np.float32)
+        self.kind, self.shape = kind, start.shape
+        if kind == "direct":
+            self.variable = tf.Variable(start)
+        else:
+            _, h, w, _ = start.shape
+            self.scale = tf.constant(spectrum_scale(h, w))
+            spec = np.fft.rfft2(np.transpose(start, (0, 3, 1, 2))) / spectrum_scale(h, w)
+            self.variable = tf.Variable(np.stack([spec.real, spec.imag]).astype(np.float32))
+
+    def latent(self):
+        """(B, h, w, 4) float32."""
+        if self.kind == "direct":
+            return self.variable
+        spec = tf.complex(self.variable[0] * self.scale, self.variable[1] * self.scale)
+        image = tf.signal.irfft2d(spec, fft_length=self.shape[1:3])      # (B, 4, h, w)
+        return tf.transpose(image, (0, 2, 3, 1))
