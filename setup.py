@@ -17,6 +17,7 @@ INSTALL_REQUIRES = [
     "absl-py>=2.1",
     "tqdm>=4.66",
     "h5py>=3.10",
+    "jinja2>=3.1",
 ]
 
 setup(
@@ -25,7 +26,7 @@ setup(
     description="Look inside the Stable Diffusion U-Net: taps, feature visualization, circuits, DDPM",
     python_requires=">=3.11",
     packages=find_packages(include=["keras_sd_interp", "keras_sd_interp.*"]),
-    package_data={"keras_sd_interp": ["assets/**/*"]},
+    package_data={"keras_sd_interp": ["assets/**/*", "reports/templates/*.j2"]},
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": ["pytest>=8", "nbclient", "nbformat", "ipykernel"]},

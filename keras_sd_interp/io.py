@@ -95,3 +95,20 @@ def save_text(path, text):
     with atomic_path(path) as tmp:
         with open(tmp, "w") as f:
             f.write(text)
+
+
+def image_is_valid(path):
+    """True if `path` is an image file Pillow can fully decode (a resumed run checks what it
+    skips: a zero-byte, truncated or random-bytes PNG is False and gets recomputed)."""
+    from PIL import Image
+
+    if not os.path.isfile(path) or os.path.getsize(path) == 0:
+        return False
+    try:
+        with Image.open(path) as image:
+            image.verify()
+        with Image.open(path) as image:
+            image.load()
+    except Exception:  # Pillow raises many types for bad files (OSError, SyntaxError, ...)
+        return False
+    return True

@@ -45,10 +45,16 @@ def test_branch_filters_fall_back_to_outliers():
 
 def test_index_says_which_paper_figure(tiny_unet):
     found = circuits.find_circuits(tiny_unet, top_k=2, mode="paper")
-    branch = {"figure": "x/branch_svd_conv_9_conv_38.png", "marked_a": (1,), "marked_b": (2,)}
-    text = paper.index_text(found, branch, DescentSettings.paper(steps=3), "tiny")
+    branch = {"figure": "x/branch_svd_conv_9_conv_38.png", "marked_a": (1,), "marked_b": (2,),
+              "images": ["x/branch_filters/layer_14_filter_1.png"]}
+    context = paper.page_context(tiny_unet, found, branch, DescentSettings.paper(steps=3),
+                                 DescentSettings.corrected(), "tiny")
+    text = paper.index_text(context)
     assert "Appendix A (the 2nd best circuit)" in text and "Appendix B" in text
     assert "`branch_svd_conv_9_conv_38.png`" in text and "3 steps, eta 5.0" in text
+    assert "](branch_filters/layer_14_filter_1.png)" in text
+    html = paper.index_html(context)
+    assert html.count('src="corrected_ascent/') == text.count("](corrected_ascent/") > 5
 
 
 def test_flag_defaults_follow_the_mode():

@@ -7,7 +7,7 @@ from keras_sd_interp import cli
 from keras_sd_interp.featureviz.optimize import DescentSettings
 
 PAPER_DEFAULTS = {"steps": 300, "learning_rate": 5.0}
-CORRECTED_DEFAULTS = {"steps": 300, "learning_rate": 0.05}
+CORRECTED_DEFAULTS = {"steps": 50, "learning_rate": 0.05}
 
 
 def define_descent_flags(default_mode="corrected", flag_values=flags.FLAGS):
@@ -17,7 +17,8 @@ def define_descent_flags(default_mode="corrected", flag_values=flags.FLAGS):
     flags.DEFINE_enum("mode", default_mode, ["paper", "corrected"], "paper: the course code "
                       "bug for bug; corrected: the fixed method (see docs/paper_methods.md).",
                       **where)
-    flags.DEFINE_integer("steps", None, "Gradient steps (default 300 in both modes).", **where)
+    flags.DEFINE_integer("steps", None, "Gradient steps (default: 300 in paper mode, 50 "
+                         "corrected).", **where)
     flags.DEFINE_float("learning_rate", None, "eta (default: 5 in paper mode, 0.05 corrected).",
                        **where)
     flags.DEFINE_integer("timestep", 500, "Corrected mode's fixed timestep (paper: t = step).",

@@ -54,7 +54,7 @@ def write_weight_plots(unet, found, out_dir, hidden="circuit", overwrite=False, 
         for pair in connecting_kernels(unet, main_path(circuit["steps"]), found["mode"], hidden):
             path = os.path.join(out_dir, weights_name(pair))
             paths.append(path)
-            if overwrite or not os.path.exists(path):
+            if overwrite or not io.image_is_valid(path):
                 title = (f"layer {pair['earlier']['layer_index']} filter "
                          f"{pair['earlier']['filter']} -> layer {pair['later']['layer_index']} "
                          f"filter {pair['later']['filter']}")
@@ -63,13 +63,13 @@ def write_weight_plots(unet, found, out_dir, hidden="circuit", overwrite=False, 
 
 
 def write_circuit_strips(unet, found, image_dir, out_dir, overwrite=False):
-    """Per circuit, its filter images in walk order in one figure (`circuit_{rank}.png`)."""
+    """Per circuit, its filter images in walk order in one figure (`circuit_{rank}.png`).
+
+    Always redrawn (a few small figures): a resumed run may have recomputed a filter image."""
     paths = []
     for circuit in found["circuits"]:
         path = os.path.join(out_dir, f"circuit_{circuit['rank']}.png")
         paths.append(path)
-        if os.path.exists(path) and not overwrite:
-            continue
         steps = visualized_steps(circuit["steps"], found["mode"])
         stems = [step_target(unet, step, found["mode"]).stem for step in steps]
         images = [np.asarray(Image.open(os.path.join(image_dir, stem + ".png"))) for stem in stems]
@@ -101,7 +101,7 @@ def save_branch_svd(result, stem, conv_a, conv_b, marked_a=(), marked_b=(), titl
     io.save_npy(stem + "_left.npy", result.left)
     io.save_npy(stem + "_right.npy", result.right)
     figure_path = stem + ".png"
-    if overwrite or not os.path.exists(figure_path):
+    if overwrite or not io.image_is_valid(figure_path):
         figure = branch_svd_figure(result.left, result.right, conv_a, conv_b, marked_a, marked_b,
                                    title=title)
         io.save_figure(figure_path, figure)

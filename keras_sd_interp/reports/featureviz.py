@@ -2,7 +2,8 @@
 
 For each target: `{stem}.png` (the decoded image), `{stem}_latent.npy` (the final latent),
 `{stem}_loss.npy` and `{stem}_loss.png` (the loss per step). The PNG is written last, so a
-target whose PNG exists is done and is skipped unless `overwrite`.
+target whose PNG exists and decodes (`io.image_is_valid`) is done and is skipped unless
+`overwrite`; a zero-byte or corrupt PNG is recomputed.
 """
 
 import os
@@ -13,11 +14,11 @@ from keras_sd_interp.reports.plotting.featureviz import loss_curve_figure
 
 
 def pending_targets(targets, out_dir, overwrite=False):
-    """The targets whose image is not on disk yet (all of them with `overwrite`), deduplicated."""
+    """The targets whose image is not on disk yet (or does not decode) (all of them with `overwrite`), deduplicated."""
     unique = list(dict.fromkeys(targets))
     if overwrite:
         return unique
-    return [t for t in unique if not os.path.exists(os.path.join(out_dir, t.stem + ".png"))]
+    return [t for t in unique if not io.image_is_valid(os.path.join(out_dir, t.stem + ".png"))]
 
 
 def visualize_filters(unet, decoder, targets, settings, out_dir, batch_size=16, overwrite=False,
