@@ -90,6 +90,7 @@ def test_good_flags_pass(tmp_path):
     (["--steps_per_epoch=0"], "must be a positive integer"),
     (["--max_minutes=nan"], "must be a finite number > 0"),
     (["--timesteps=1"], "must be an integer >= 2"),
+    (["--dim=6"], "--dim=6: must be a positive multiple of 4"),
     (["--data_dir=/no/such/dir"], "Fashion-MNIST folder '/no/such/dir' does not exist"),
 ])
 def test_train_ddpm_flags(args, expected):

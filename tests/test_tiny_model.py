@@ -62,7 +62,8 @@ def test_balanced_pairs_have_each_class_equally_often_on_each_side():
 
 
 def test_missing_bundle_is_a_clear_error(tmp_path, tiny_unet):
-    with pytest.raises(FileNotFoundError, match="train it with `python scripts/train_tiny.py`"):
+    with pytest.raises(FileNotFoundError, match="is not a tiny-model bundle .*weights.npz is "
+                                                "missing.*written by scripts/train_tiny.py"):
         bundled.load_tiny_unet_weights(tiny_unet, bundle_dir=str(tmp_path))
 
 

@@ -89,7 +89,7 @@ def read_record(bundle_dir=ASSETS_DIR):
         raise _corrupt(path, error) from error
     missing = [key for key in RECORD_KEYS if not isinstance(record, dict) or key not in record]
     if missing:
-        raise _corrupt(path, KeyError(f"no {', '.join(missing)}"))
+        raise _corrupt(path, ValueError(f"no {', '.join(missing)}"))
     return record
 
 
