@@ -10,8 +10,10 @@ the first and the second half of the seeds.
 from absl import app
 from absl import flags
 
-flags.DEFINE_list("cases", ["a sneaker and a bag:sneaker", "a bag and a sneaker:sneaker"],
-                  "prompt:subject pairs; the subject is the class word whose tokens are corrupted.")
+flags.DEFINE_list("cases", ["a sneaker and a bag:sneaker", "a dress and a sandal:dress",
+                            "a bag and a coat:bag"],
+                  "prompt:subject pairs; the subject is the class word whose tokens are corrupted "
+                  "(keep its position the same in every case: the text map averages by position).")
 flags.DEFINE_list("seeds", ["0", "1", "2", "3"], "Initial-latent seeds.")
 flags.DEFINE_float("noise_scale", 3.0, "Corruption std, a multiple of the embeddings' std.")
 flags.DEFINE_integer("num_steps", 10, "DDIM steps.")
@@ -70,13 +72,23 @@ def main(argv):
     if len(seeds) >= 4:
         half = len(seeds) // 2
         effects = np.asarray(result["effects"])
-        rho, p = ct.rank_stability(effects[:, :half].mean((0, 1)), effects[:, half:].mean((0, 1)))
-        stability = {"spearman": rho, "p_value": p, "seeds_a": seeds[:half],
-                     "seeds_b": seeds[half:]}
-        print(f"rank stability (Spearman, seeds {seeds[:half]} vs {seeds[half:]}): {rho:.3f}")
+        stability = {"seeds_a": seeds[:half], "seeds_b": seeds[half:]}
+        parts = {"all": np.arange(len(components)),
+                 "unet": [i for i, c in enumerate(components) if not c.startswith("text.")],
+                 "text": [i for i, c in enumerate(components) if c.startswith("text.")]}
+        for part, index in parts.items():
+            if len(index) > 2:
+                rho, p = ct.rank_stability(effects[:, :half][..., index].mean((0, 1)),
+                                           effects[:, half:][..., index].mean((0, 1)))
+                stability[part] = {"spearman": rho, "p_value": p}
+                print(f"rank stability of {part} components (Spearman, seeds "
+                      f"{seeds[:half]} vs {seeds[half:]}): {rho:.3f} (p={p:.2g})")
     vocabulary = getattr(pipe.tokenizer, "vocabulary", None)
     labels = None if vocabulary is None else [
         f"{t}:{vocabulary[int(i)]}" for t, i in enumerate(np.asarray(pipe.tokens([cases[0][0]]))[0])]
+    if labels is not None:
+        subject_token = ct.subject_spec(pipe, *cases[0])["tokens"][0]
+        labels[subject_token] = f"{subject_token}:<subject>"
     paths = write_causal_trace(result, FLAGS.output_dir, labels,
                                pipe.text_encoder.num_text_layers, stability)
     order = np.argsort(-np.asarray(result["effect"]))

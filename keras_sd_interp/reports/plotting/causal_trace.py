@@ -5,6 +5,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 import numpy as np  # noqa: E402
 
 BAND_COLORS = {"down": "#dbe9f6", "mid": "#f6e7c8", "up": "#dcf2dc"}
@@ -30,15 +31,14 @@ def unet_effect_figure(components, effects, blocks, title="", errors=None):
     kinds = [_kind(c) for c in components]
     axes.bar(x, effects, color=[KIND_COLORS[k] for k in kinds], yerr=errors, width=0.8,
              error_kw={"elinewidth": 0.6}, zorder=2)
-    for kind, color in KIND_COLORS.items():
-        axes.bar([], [], color=color, label=kind)
     axes.axhline(0, color="black", linewidth=0.6)
     axes.set_xticks(x)
     axes.set_xticklabels([c.replace("spatial_transformer_", "st").replace("res_block_", "rb")
                           for c in components], rotation=90, fontsize=6)
     axes.set_xlim(-0.5, len(components) - 0.5)
     axes.set_ylabel("indirect effect")
-    axes.legend(fontsize=7, ncol=4, loc="upper right")
+    handles = [Patch(color=color, label=kind) for kind, color in KIND_COLORS.items()]
+    axes.legend(handles=handles, fontsize=7, ncol=4, loc="upper right")
     axes.set_title(title, fontsize=9, pad=14)
     return figure
 
@@ -56,5 +56,5 @@ def text_map_figure(maps, token_labels, titles, title=""):
         ax.set_yticklabels([f"layer {i}" for i in range(len(effect_map))], fontsize=7)
         ax.set_title(name, fontsize=9)
     figure.colorbar(image, ax=list(axes[0]), shrink=0.8, label="indirect effect")
-    figure.suptitle(title, fontsize=9)
+    figure.suptitle(title, fontsize=9, y=1.04)
     return figure
