@@ -17,6 +17,7 @@ INSTALL_REQUIRES = [
     "absl-py>=2.1",
     "tqdm>=4.66",
     "h5py>=3.10",
+    "scipy>=1.11",  # causal tracing's rank stability (Spearman)
 ]
 
 setup(

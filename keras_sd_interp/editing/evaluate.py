@@ -44,16 +44,26 @@ def judged_classes(pipe, judge, cases, num_steps, guidance, seeds):
     return out
 
 
+def unedited_classes(pipe, judge, concept, target, others, num_steps=10, guidance=5.0,
+                     seeds=(0,)):
+    """Judged classes (cases, seeds) of `evaluate_edit`'s generations without any edit."""
+    sets = edit_prompts(concept, target, others)
+    cases = sets["efficacy"] + sets["generality"] + sets["specificity"]
+    return judged_classes(pipe, judge, cases, num_steps, guidance, seeds)
+
+
 def evaluate_edit(pipe, judge, edit, concept, target, others, num_steps=10, guidance=5.0,
                   seeds=(0,), before=None):
-    """Scores of one edit (applied, judged, undone). `before`: judged classes of the
-    specificity prompts without the edit (computed when None). Returns a JSON-ready dict."""
+    """Scores of one edit (applied, judged, undone). `before`: judged classes (cases, seeds) of
+    the same generations without the edit (`unedited_classes`; computed when None: pass it to
+    share it between edits of one concept). Returns a JSON-ready dict."""
     from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
 
     sets = edit_prompts(concept, target, others)
     cases = sets["efficacy"] + sets["generality"] + sets["specificity"]
     if before is None:
-        before = judged_classes(pipe, judge, sets["specificity"], num_steps, guidance, seeds)
+        before = unedited_classes(pipe, judge, concept, target, others, num_steps, guidance,
+                                  seeds)
     edit.apply(pipe)
     try:
         after = judged_classes(pipe, judge, cases, num_steps, guidance, seeds)
@@ -65,6 +75,7 @@ def evaluate_edit(pipe, judge, edit, concept, target, others, num_steps=10, guid
         "concept": concept, "target": target,
         "efficacy": float(np.mean(after[:n_eff] == target_index)),
         "generality": float(np.mean(after[n_eff:n_eff + n_gen] == target_index)),
-        "specificity": float(np.mean(after[n_eff + n_gen:] == before)),
+        "specificity": float(np.mean(after[n_eff + n_gen:] == before[n_eff + n_gen:])),
+        "efficacy_before": float(np.mean(before[:n_eff] == target_index)),
         "num_images": int(after.size),
     }
