@@ -2,6 +2,8 @@
 
     python scripts/edit_model.py --method=diffquickfix --concept=sneaker --target=bag
     python scripts/edit_model.py --method=locoedit --concept=sneaker --target=bag --layers=auto
+    python scripts/edit_model.py --method=locoedit --concept=sneaker --target=bag --layers=4,5 \
+        --keep=others      # with a keep set: every other class's keys and values stay
 
 Writes {method}_{concept}_to_{target}.npz (the edit: load it with editing.load_edit and
 apply(pipe)), .json and _before_after.png under --output_dir. --layers=auto runs LocoGen first
@@ -17,7 +19,8 @@ flags.DEFINE_string("target", "bag", "Class word it should become.")
 flags.DEFINE_float("lam", 0.01, "Regulariser lambda (> 0).")
 flags.DEFINE_enum("positions", "all", ["concept", "all"], "Key rows: the concept's token "
                   "('concept', the papers') or it and every later token ('all', tiny's default).")
-flags.DEFINE_list("keep", [], "Class words whose outputs the edit must keep (UCE-style).")
+flags.DEFINE_list("keep", [], "Class words whose outputs the edit must keep (UCE-style), or "
+                  "'others': every class but the concept and the target.")
 flags.DEFINE_string("layers", "auto", "locoedit: comma-separated cross-attention layers, or "
                     "'auto' (LocoGen's best window).")
 flags.DEFINE_integer("window", 2, "LocoGen window size for --layers=auto.")
@@ -36,6 +39,8 @@ def _check_flags():
             raise app.UsageError(f"--{flag}={getattr(FLAGS, flag)!r}: use one of {list(CLASS_NAMES)}")
     if FLAGS.concept == FLAGS.target:
         raise app.UsageError("--concept and --target are the same word")
+    if FLAGS.keep == ["others"]:
+        FLAGS.keep = [c for c in CLASS_NAMES if c not in (FLAGS.concept, FLAGS.target)]
     bad = [w for w in FLAGS.keep if w not in CLASS_NAMES]
     if bad:
         raise app.UsageError(f"--keep words {bad}: use words from {list(CLASS_NAMES)}")
@@ -94,7 +99,7 @@ def main(argv):
     edit.apply(pipe)
     after = draw()
     edit.undo(pipe)
-    name = f"{FLAGS.method}_{FLAGS.concept}_to_{FLAGS.target}"
+    name = f"{FLAGS.method}_{FLAGS.concept}_to_{FLAGS.target}" + ("_keep" if FLAGS.keep else "")
     for key, path in write_before_after(edit, prompts, before, after, FLAGS.output_dir,
                                         name).items():
         print(f"wrote {path}")
