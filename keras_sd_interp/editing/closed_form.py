@@ -45,8 +45,14 @@ def ridge_update(kernel, keys, targets, lam=0.01, keep_keys=None):
         keep_keys = np.asarray(keep_keys, np.float64)
         keys = np.concatenate([keys, keep_keys])
         targets = np.concatenate([targets, keep_keys @ kernel64])
-    gram = lam * np.eye(kernel64.shape[0]) + keys.T @ keys
-    updated = np.linalg.solve(gram, lam * kernel64 + keys.T @ targets)
+    right = lam * kernel64 + keys.T @ targets  # (in, out)
+    if len(keys) < kernel64.shape[0]:
+        # Fewer keys than inputs (the usual case: 9-200 rows vs 768): by the push-through
+        # identity (lam I + X^T X)^-1 = (I - X^T (lam I_n + X X^T)^-1 X) / lam, an n x n solve.
+        small = lam * np.eye(len(keys)) + keys @ keys.T
+        updated = (right - keys.T @ np.linalg.solve(small, keys @ right)) / lam
+    else:
+        updated = np.linalg.solve(lam * np.eye(kernel64.shape[0]) + keys.T @ keys, right)
     return updated.astype(np.asarray(kernel).dtype)
 
 
