@@ -18,6 +18,8 @@ flags.DEFINE_list("seeds", ["0", "1", "2", "3"], "Initial-latent seeds.")
 flags.DEFINE_float("noise_scale", 3.0, "Corruption std, a multiple of the embeddings' std.")
 flags.DEFINE_integer("num_steps", 10, "DDIM steps.")
 flags.DEFINE_float("guidance", 5.0, "Classifier-free guidance scale.")
+flags.DEFINE_string("step_range", None, "Restore only at steps start:stop (0 = the noisiest "
+                    "step; default: every step).")
 flags.DEFINE_integer("chunk_size", 36, "Restorations per batched generation.")
 flags.DEFINE_enum("parts", "both", ["unet", "text", "both"], "Which components to trace.")
 flags.DEFINE_string("model", "tiny", "Model: tiny (the bundled one).")
@@ -49,6 +51,16 @@ def main(argv):
         raise app.UsageError(f"--noise_scale={FLAGS.noise_scale}: use a positive number")
     if FLAGS.num_steps < 1 or FLAGS.chunk_size < 1:
         raise app.UsageError("--num_steps and --chunk_size must be >= 1")
+    steps = None
+    if FLAGS.step_range is not None:
+        try:
+            start, stop = (int(x) for x in FLAGS.step_range.split(":"))
+        except ValueError:
+            raise app.UsageError(f"--step_range={FLAGS.step_range!r}: write start:stop, e.g. 0:5")
+        if not 0 <= start < stop <= FLAGS.num_steps:
+            raise app.UsageError(f"--step_range={FLAGS.step_range!r}: need 0 <= start < stop <= "
+                                 f"--num_steps ({FLAGS.num_steps})")
+        steps = range(start, stop)
     if FLAGS.model != "tiny":
         raise app.UsageError(f"--model={FLAGS.model!r}: only 'tiny' (its judge scores the images)")
 
@@ -67,7 +79,8 @@ def main(argv):
     if FLAGS.parts in ("text", "both"):
         components += ct.text_components(pipe, tokens)
     result = ct.causal_trace(pipe, judge, cases, components, seeds, FLAGS.noise_scale,
-                             FLAGS.num_steps, FLAGS.guidance, chunk_size=FLAGS.chunk_size)
+                             FLAGS.num_steps, FLAGS.guidance, steps=steps,
+                             chunk_size=FLAGS.chunk_size)
     stability = None
     if len(seeds) >= 4:
         half = len(seeds) // 2
