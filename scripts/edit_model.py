@@ -77,6 +77,7 @@ def main(argv):
         edit = editing.diffquickfix(pipe, FLAGS.concept, FLAGS.target, FLAGS.lam,
                                     positions=FLAGS.positions, keep=FLAGS.keep)
     else:
+        found = None
         if layers is None:
             found = editing.locogen(pipe, judge_scorer(load_judge()), FLAGS.concept, FLAGS.target,
                                     FLAGS.window, seeds=range(FLAGS.num_seeds), **common)
@@ -85,6 +86,8 @@ def main(argv):
                   f"{found['best_target_prob']:.3f}")
         edit = editing.locoedit(pipe, [(FLAGS.concept, FLAGS.target)], layers, FLAGS.lam,
                                 keep=FLAGS.keep, positions=FLAGS.positions)
+        if found is not None:
+            edit.info["locogen"] = found  # every window's score, written in the JSON
     other = "coat" if "coat" not in (FLAGS.concept, FLAGS.target) else "dress"
     prompts = [f"a {FLAGS.concept}", f"a {FLAGS.concept} and a {other}",
                f"a {other} and a {FLAGS.concept}", f"a {other}"]
