@@ -18,6 +18,7 @@ INSTALL_REQUIRES = [
     "tqdm>=4.66",
     "h5py>=3.10",
     "jinja2>=3.1",
+    "scipy>=1.11",  # causal tracing's rank stability (Spearman)
 ]
 
 setup(

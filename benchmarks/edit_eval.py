@@ -1,0 +1,116 @@
+"""Efficacy, generality and specificity of closed-form edits on tiny, and the edit's own time.
+
+    python benchmarks/edit_eval.py --concepts=sneaker,coat,dress --num_seeds=1 --num_steps=10
+
+Edits each concept to a target (the class five places on in Fashion-MNIST's order unless
+--target is given) with each --methods entry, judges the cells (editing/evaluate.py) and times
+the closed form on tiny's and on SD-sized random matrices. Writes --output (JSON).
+"""
+
+import time
+
+from absl import app
+from absl import flags
+
+METHODS = ("diffquickfix", "diffquickfix_concept", "locoedit", "locoedit_keep")
+flags.DEFINE_list("concepts", ["sneaker", "coat", "dress", "bag", "trouser"], "Concept words.")
+flags.DEFINE_string("target", None, "One target for every concept (default: class + 5).")
+flags.DEFINE_list("methods", list(METHODS), f"Any of {METHODS}.")
+flags.DEFINE_list("layers", ["4", "5"], "locoedit's cross-attention layers (LocoGen's best "
+                  "window of 2 for sneaker -> bag: python scripts/edit_model.py --method=locoedit).")
+flags.DEFINE_list("others", ["t-shirt", "boot"], "The other item of two-item prompts.")
+flags.DEFINE_integer("num_seeds", 1, "Seeds per prompt.")
+flags.DEFINE_integer("num_steps", 10, "DDIM steps.")
+flags.DEFINE_string("output", "figures/editing/edit_eval.json", "Where to write the JSON.")
+FLAGS = flags.FLAGS
+
+
+def time_closed_form(repeats=5):
+    """Median seconds of ridge_update on SD-sized problems (random, 20 key rows)."""
+    import numpy as np
+
+    from keras_sd_interp.editing import ridge_update
+
+    rng = np.random.default_rng(0)
+    out = {}
+    for d_in, d_out in ((768, 768), (768, 320), (64, 64)):
+        kernel = rng.normal(size=(d_in, d_out)).astype(np.float32)
+        keys, targets = rng.normal(size=(20, d_in)), rng.normal(size=(20, d_out))
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            ridge_update(kernel, keys, targets)
+            times.append(time.perf_counter() - start)
+        out[f"{d_in}x{d_out}"] = float(np.median(times))
+    return out
+
+
+def make_edit(pipe, method, concept, target, layers):
+    from keras_sd_interp import editing
+    from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
+
+    if method == "diffquickfix":
+        return editing.diffquickfix(pipe, concept, target, positions="all")
+    if method == "diffquickfix_concept":
+        return editing.diffquickfix(pipe, concept, target, positions="concept")
+    keep = [c for c in CLASS_NAMES if c not in (concept, target)] if method == "locoedit_keep" \
+        else ()
+    return editing.locoedit(pipe, [(concept, target)], layers, positions="all", keep=keep)
+
+
+def main(argv):
+    del argv
+    from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
+
+    bad = [w for w in FLAGS.concepts + FLAGS.others + ([FLAGS.target] if FLAGS.target else [])
+           if w not in CLASS_NAMES]
+    if bad:
+        raise app.UsageError(f"unknown class words {bad}; valid: {list(CLASS_NAMES)}")
+    bad = [m for m in FLAGS.methods if m not in METHODS]
+    if bad:
+        raise app.UsageError(f"--methods {bad}: use any of {METHODS}")
+
+    import numpy as np
+
+    from keras_sd_interp import io
+    from keras_sd_interp.editing.evaluate import evaluate_edit, unedited_classes
+    from keras_sd_interp.judge import load_judge
+    from keras_sd_interp.models import load_pipeline
+
+    pipe, judge = load_pipeline("tiny"), load_judge()
+    layers = [int(i) for i in FLAGS.layers]
+    seeds = list(range(FLAGS.num_seeds))
+    rows = []
+    for concept in FLAGS.concepts:
+        target = FLAGS.target or CLASS_NAMES[(CLASS_NAMES.index(concept) + 5) % 10]
+        others = [o for o in FLAGS.others if o not in (concept, target)]
+        before = unedited_classes(pipe, judge, concept, target, others, FLAGS.num_steps,
+                                  seeds=seeds)
+        for method in FLAGS.methods:
+            start = time.perf_counter()
+            edit = make_edit(pipe, method, concept, target, layers)
+            build = time.perf_counter() - start
+            row = evaluate_edit(pipe, judge, edit, concept, target, others, FLAGS.num_steps,
+                                seeds=seeds, before=before)
+            row.update(method=method, build_seconds=build)
+            rows.append(row)
+            print(f"{method:22s} {concept:>8s} -> {target:8s} efficacy {row['efficacy']:.2f}  "
+                  f"generality {row['generality']:.2f}  specificity {row['specificity']:.2f}")
+    summary = {}
+    for method in FLAGS.methods:
+        mine = [r for r in rows if r["method"] == method]
+        summary[method] = {key: float(np.mean([r[key] for r in mine]))
+                           for key in ("efficacy", "generality", "specificity", "efficacy_before",
+                    "build_seconds")}
+        print(f"{method:22s} mean: " + "  ".join(f"{k} {v:.3f}" for k, v in
+                                                summary[method].items()))
+    timing = time_closed_form()
+    print("closed-form seconds:", timing)
+    io.save_json(FLAGS.output, {"summary": summary, "rows": rows, "closed_form_seconds": timing,
+                                "layers": layers, "seeds": seeds, "num_steps": FLAGS.num_steps,
+                                "others": FLAGS.others})
+    print(f"wrote {FLAGS.output}")
+
+
+if __name__ == "__main__":
+    app.run(main)

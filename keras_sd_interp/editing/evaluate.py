@@ -1,0 +1,81 @@
+"""The editing papers' protocol on tiny, judged per cell: efficacy, generality, specificity.
+
+- efficacy: the edit's own prompts ("a {concept}", "a {concept} and a {other}") whose concept
+  cell is judged as the target;
+- generality: paraphrases not used to fit the edit ("a {other} and a {concept}": the concept on
+  the right) judged as the target;
+- specificity: other classes' prompts ("a {x}", x not the concept or target) whose judged class
+  is unchanged by the edit.
+"""
+
+import numpy as np
+
+from keras_sd_interp.attribution.causal_trace import subject_spec
+
+
+def edit_prompts(concept, target, others):
+    """{"efficacy": [(prompt, word)], "generality": [...], "specificity": [...]}: each prompt with
+    the word whose cell is judged."""
+    from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
+
+    return {
+        "efficacy": [(f"a {concept}", concept)]
+        + [(f"a {concept} and a {o}", concept) for o in others],
+        "generality": [(f"a {o} and a {concept}", concept) for o in others],
+        "specificity": [(f"a {x}", x) for x in CLASS_NAMES if x not in (concept, target)],
+    }
+
+
+def judged_classes(pipe, judge, cases, num_steps, guidance, seeds):
+    """Judged class (len(cases), len(seeds)) of each case's word cell, one generation per seed."""
+    from keras_sd_interp.data import compositions
+    from keras_sd_interp.judge import predict_classes
+
+    prompts = [prompt for prompt, _ in cases]
+    specs = [subject_spec(pipe, prompt, word) for prompt, word in cases]
+    out = np.zeros((len(cases), len(seeds)), np.int64)
+    for s, seed in enumerate(seeds):
+        images = pipe.sampler.generate(prompts, num_steps=num_steps, seed=seed,
+                                       unconditional_guidance_scale=guidance).uint8()
+        left, right = compositions.halves(images)
+        cells = {"left": left, "right": right, "middle": compositions.middle(images)}
+        for i, spec in enumerate(specs):
+            out[i, s] = predict_classes(judge, cells[spec["cell"]][i:i + 1])[0][0]
+    return out
+
+
+def unedited_classes(pipe, judge, concept, target, others, num_steps=10, guidance=5.0,
+                     seeds=(0,)):
+    """Judged classes (cases, seeds) of `evaluate_edit`'s generations without any edit."""
+    sets = edit_prompts(concept, target, others)
+    cases = sets["efficacy"] + sets["generality"] + sets["specificity"]
+    return judged_classes(pipe, judge, cases, num_steps, guidance, seeds)
+
+
+def evaluate_edit(pipe, judge, edit, concept, target, others, num_steps=10, guidance=5.0,
+                  seeds=(0,), before=None):
+    """Scores of one edit (applied, judged, undone). `before`: judged classes (cases, seeds) of
+    the same generations without the edit (`unedited_classes`; computed when None: pass it to
+    share it between edits of one concept). Returns a JSON-ready dict."""
+    from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
+
+    sets = edit_prompts(concept, target, others)
+    cases = sets["efficacy"] + sets["generality"] + sets["specificity"]
+    if before is None:
+        before = unedited_classes(pipe, judge, concept, target, others, num_steps, guidance,
+                                  seeds)
+    edit.apply(pipe)
+    try:
+        after = judged_classes(pipe, judge, cases, num_steps, guidance, seeds)
+    finally:
+        edit.undo(pipe)
+    n_eff, n_gen = len(sets["efficacy"]), len(sets["generality"])
+    target_index = CLASS_NAMES.index(target)
+    return {
+        "concept": concept, "target": target,
+        "efficacy": float(np.mean(after[:n_eff] == target_index)),
+        "generality": float(np.mean(after[n_eff:n_eff + n_gen] == target_index)),
+        "specificity": float(np.mean(after[n_eff + n_gen:] == before[n_eff + n_gen:])),
+        "efficacy_before": float(np.mean(before[:n_eff] == target_index)),
+        "num_images": int(after.size),
+    }

@@ -1,0 +1,116 @@
+"""Causal tracing of the U-Net's and the text encoder's components (Basu et al., ICLR 2024).
+
+    python scripts/causal_trace.py --cases="a sneaker and a bag:sneaker" --seeds=0,1,2,3
+
+Writes causal_trace.json, unet_effect.png and text_effect.png under --output_dir. With four or
+more seeds, also the rank stability: Spearman correlation of the component effects measured on
+the first and the second half of the seeds.
+"""
+
+from absl import app
+from absl import flags
+
+flags.DEFINE_list("cases", ["a sneaker and a bag:sneaker", "a dress and a sandal:dress",
+                            "a bag and a coat:bag"],
+                  "prompt:subject pairs; the subject is the class word whose tokens are corrupted "
+                  "(keep its position the same in every case: the text map averages by position).")
+flags.DEFINE_list("seeds", ["0", "1", "2", "3"], "Initial-latent seeds.")
+flags.DEFINE_float("noise_scale", 3.0, "Corruption std, a multiple of the embeddings' std.")
+flags.DEFINE_integer("num_steps", 10, "DDIM steps.")
+flags.DEFINE_float("guidance", 5.0, "Classifier-free guidance scale.")
+flags.DEFINE_string("step_range", None, "Restore only at steps start:stop (0 = the noisiest "
+                    "step; default: every step).")
+flags.DEFINE_integer("chunk_size", 36, "Restorations per batched generation.")
+flags.DEFINE_enum("parts", "both", ["unet", "text", "both"], "Which components to trace.")
+flags.DEFINE_string("model", "tiny", "Model: tiny (the bundled one).")
+flags.DEFINE_string("output_dir", "figures/causal_trace", "Where to write.")
+FLAGS = flags.FLAGS
+
+
+def _parse_cases(cases):
+    from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
+
+    parsed = []
+    for case in cases:
+        prompt, _, subject = case.rpartition(":")
+        if not prompt or subject not in CLASS_NAMES or subject not in prompt.split():
+            raise app.UsageError(f"--cases entry {case!r}: write 'prompt:subject' with the "
+                                 f"subject a word of the prompt and one of {list(CLASS_NAMES)}")
+        parsed.append((prompt, subject))
+    return parsed
+
+
+def main(argv):
+    del argv
+    cases = _parse_cases(FLAGS.cases)
+    try:
+        seeds = [int(s) for s in FLAGS.seeds]
+    except ValueError:
+        raise app.UsageError(f"--seeds={FLAGS.seeds}: give integers, e.g. 0,1,2,3")
+    if FLAGS.noise_scale <= 0:
+        raise app.UsageError(f"--noise_scale={FLAGS.noise_scale}: use a positive number")
+    if FLAGS.num_steps < 1 or FLAGS.chunk_size < 1:
+        raise app.UsageError("--num_steps and --chunk_size must be >= 1")
+    steps = None
+    if FLAGS.step_range is not None:
+        try:
+            start, stop = (int(x) for x in FLAGS.step_range.split(":"))
+        except ValueError:
+            raise app.UsageError(f"--step_range={FLAGS.step_range!r}: write start:stop, e.g. 0:5")
+        if not 0 <= start < stop <= FLAGS.num_steps:
+            raise app.UsageError(f"--step_range={FLAGS.step_range!r}: need 0 <= start < stop <= "
+                                 f"--num_steps ({FLAGS.num_steps})")
+        steps = range(start, stop)
+    if FLAGS.model != "tiny":
+        raise app.UsageError(f"--model={FLAGS.model!r}: only 'tiny' (its judge scores the images)")
+
+    import numpy as np
+
+    from keras_sd_interp.attribution import causal_trace as ct
+    from keras_sd_interp.judge import load_judge
+    from keras_sd_interp.models import load_pipeline
+    from keras_sd_interp.reports.causal_trace import write_causal_trace
+
+    pipe, judge = load_pipeline(FLAGS.model), load_judge()
+    tokens = list(range(pipe.tokens([cases[0][0]]).shape[1]))
+    components = []
+    if FLAGS.parts in ("unet", "both"):
+        components += ct.unet_components(pipe)
+    if FLAGS.parts in ("text", "both"):
+        components += ct.text_components(pipe, tokens)
+    result = ct.causal_trace(pipe, judge, cases, components, seeds, FLAGS.noise_scale,
+                             FLAGS.num_steps, FLAGS.guidance, steps=steps,
+                             chunk_size=FLAGS.chunk_size)
+    stability = None
+    if len(seeds) >= 4:
+        half = len(seeds) // 2
+        effects = np.asarray(result["effects"])
+        stability = {"seeds_a": seeds[:half], "seeds_b": seeds[half:]}
+        parts = {"all": np.arange(len(components)),
+                 "unet": [i for i, c in enumerate(components) if not c.startswith("text.")],
+                 "text": [i for i, c in enumerate(components) if c.startswith("text.")]}
+        for part, index in parts.items():
+            if len(index) > 2:
+                rho, p = ct.rank_stability(effects[:, :half][..., index].mean((0, 1)),
+                                           effects[:, half:][..., index].mean((0, 1)))
+                stability[part] = {"spearman": rho, "p_value": p}
+                print(f"rank stability of {part} components (Spearman, seeds "
+                      f"{seeds[:half]} vs {seeds[half:]}): {rho:.3f} (p={p:.2g})")
+    vocabulary = getattr(pipe.tokenizer, "vocabulary", None)
+    labels = None if vocabulary is None else [
+        f"{t}:{vocabulary[int(i)]}" for t, i in enumerate(np.asarray(pipe.tokens([cases[0][0]]))[0])]
+    if labels is not None:
+        subject_token = ct.subject_spec(pipe, *cases[0])["tokens"][0]
+        labels[subject_token] = f"{subject_token}:<subject>"
+    paths = write_causal_trace(result, FLAGS.output_dir, labels,
+                               pipe.text_encoder.num_text_layers, stability)
+    order = np.argsort(-np.asarray(result["effect"]))
+    print(f"clean {np.mean(result['clean']):.3f}  corrupted {np.mean(result['corrupted']):.3f}")
+    for i in order[:8]:
+        print(f"{result['components'][i]:32s} {result['effect'][i]:+.3f}")
+    for key, path in paths.items():
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    app.run(main)

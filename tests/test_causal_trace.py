@@ -1,0 +1,115 @@
+"""Causal tracing: exact restorations, batched == one at a time, names, scores, bad input."""
+
+import numpy as np
+import pytest
+
+from keras_sd_interp.attribution import causal_trace as ct
+from keras_sd_interp.models import load_pipeline
+
+PROMPT, SUBJECT = "a sneaker and a bag", "sneaker"
+STEPS = 3
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return load_pipeline("tiny")
+
+
+@pytest.fixture(scope="module")
+def runs(pipe):
+    """Clean trace and images, the corruption, the initial latent."""
+    components = ct.unet_components(pipe)
+    noise = pipe.sampler.initial_noise(1, 0).numpy()
+    clean, clean_image = ct.clean_run(pipe, PROMPT, noise, components, STEPS, 5.0)
+    corruption = ct.Corruption()
+    corruption.set((1, 8, 64), ct.subject_spec(pipe, PROMPT, SUBJECT)["tokens"], 0.5, seed=0)
+    return dict(components=components, noise=noise, clean=clean, clean_image=clean_image,
+                corruption=corruption)
+
+
+def restore(pipe, runs, restore_lists):
+    return ct.restored_images(pipe, PROMPT, runs["noise"], runs["clean"], runs["corruption"],
+                              restore_lists, STEPS, 5.0)
+
+
+def test_components_and_their_diffusers_names(pipe):
+    components = ct.unet_components(pipe)
+    assert len(components) == 22 + 16 * 3
+    assert components[:4] == ["res_block_0", "spatial_transformer_0.attn1",
+                              "spatial_transformer_0.attn2", "spatial_transformer_0.ff"]
+    assert ct.diffusers_name("spatial_transformer_7.attn2") == \
+        "up_blocks.1.attentions.0.transformer_blocks.0.attn2"
+    assert ct.diffusers_name("spatial_transformer_6.ff") == \
+        "mid_block.attentions.0.transformer_blocks.0.ff"
+    assert ct.diffusers_name("res_block_8") == "mid_block.resnets.0"
+    assert ct.diffusers_name("res_block_21") == "up_blocks.3.resnets.2"
+    assert ct.diffusers_name("res_block_3") == "down_blocks.1.resnets.1"
+    blocks = [ct.unet_block(c) for c in components]
+    assert blocks.count("mid") == 2 + 3 and blocks[0] == "down" and blocks[-1] == "up"
+    assert ct.text_components(pipe, [2])[:2] == ["text.layer_0.attn.out@2",
+                                                 "text.layer_0.mlp.out@2"]
+    assert ct.split_component("text.layer_1.mlp.out@3") == ("text.layer_1.mlp.out", 3)
+
+
+def test_subject_spec_finds_tokens_and_cells(pipe):
+    assert ct.subject_spec(pipe, PROMPT, "sneaker") == {"tokens": [2], "class": 7, "cell": "left"}
+    assert ct.subject_spec(pipe, PROMPT, "bag")["cell"] == "right"
+    assert ct.subject_spec(pipe, "a bag", "bag") == {"tokens": [2], "class": 8, "cell": "middle"}
+
+
+def test_restoring_none_is_the_corrupted_run_and_all_is_the_clean_run(pipe, runs):
+    from keras_sd_interp import lens
+
+    with lens.trace(pipe, edits={"text.embed": runs["corruption"]}, half="cond"):
+        corrupted = pipe.sampler.generate(PROMPT, num_steps=STEPS, diffusion_noise=runs["noise"],
+                                          unconditional_guidance_scale=5.0).uint8()
+    assert np.abs(corrupted.astype(int) - runs["clean_image"]).max() > 0  # the noise matters
+    np.testing.assert_array_equal(restore(pipe, runs, [[]]), corrupted)
+    np.testing.assert_array_equal(restore(pipe, runs, [runs["components"]]), runs["clean_image"])
+
+
+def assert_close_images(a, b):
+    """Equal up to the rounding of a different batch size (a few uint8 levels, rarely)."""
+    difference = np.abs(a.astype(int) - b.astype(int))
+    assert difference.max() <= 8 and difference.mean() < 0.05, (difference.max(),
+                                                                 difference.mean())
+
+
+def test_batched_restorations_equal_one_generation_each(pipe, runs):
+    attn2 = [c for c in runs["components"] if c.endswith("attn2")]
+    batched = restore(pipe, runs, [[], attn2, ["res_block_5"]])
+    assert_close_images(batched[0], restore(pipe, runs, [[]])[0])
+    assert_close_images(batched[1], runs["clean_image"][0])  # the context enters via attn2 only
+    assert_close_images(batched[2], restore(pipe, runs, [["res_block_5"]])[0])
+
+
+def test_causal_trace_scores_are_restored_minus_corrupted(pipe):
+    from keras_sd_interp.judge import load_judge
+
+    components = ["spatial_transformer_3.attn2", "text.layer_0.attn.out@2", "res_block_0"]
+    result = ct.causal_trace(pipe, load_judge(), [(PROMPT, SUBJECT)], components, seeds=[0, 1],
+                             num_steps=2, chunk_size=2, progress=False)
+    assert result["restored"].shape == (1, 2, 3) and result["clean"].shape == (1, 2)
+    np.testing.assert_allclose(
+        result["effect"], (result["restored"] - result["corrupted"][..., None]).mean((0, 1)))
+    assert np.all((result["restored"] >= 0) & (result["restored"] <= 1))
+    assert result["embedding_std"] > 0
+
+
+def test_rank_stability():
+    rho, _ = ct.rank_stability([0.1, 0.5, 0.2, 0.9], [0.0, 0.4, 0.3, 1.0])
+    assert rho == pytest.approx(1.0)
+    rho, _ = ct.rank_stability([1, 2, 3], [3, 2, 1])
+    assert rho == pytest.approx(-1.0)
+
+
+def test_bad_input_names_what_is_valid(pipe):
+    with pytest.raises(ValueError, match="unknown subject 'cat'"):
+        ct.subject_spec(pipe, PROMPT, "cat")
+    with pytest.raises(ValueError, match="not a word of prompt"):
+        ct.subject_spec(pipe, PROMPT, "boot")
+    with pytest.raises(ValueError, match="noise_scale=0"):
+        ct.causal_trace(pipe, lambda images, spec: np.zeros(len(images)), [(PROMPT, SUBJECT)],
+                        ["res_block_0"], noise_scale=0)
+    with pytest.raises(ValueError, match="unknown U-Net component kinds"):
+        ct.unet_components(pipe, kinds=("conv",))

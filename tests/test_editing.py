@@ -1,0 +1,135 @@
+"""Closed-form edits: normal equations, the papers' forms, reversibility, files, bad input."""
+
+import numpy as np
+import pytest
+
+from keras_sd_interp import editing
+from keras_sd_interp.editing import methods
+from keras_sd_interp.models import load_pipeline
+
+STEPS = 2
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return load_pipeline("tiny")
+
+
+def random_problem(seed=0, n=9, d_in=64, d_out=32, m=5):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(d_in, d_out)), rng.normal(size=(n, d_in)),
+            rng.normal(size=(n, d_out)), rng.normal(size=(m, d_in)))
+
+
+@pytest.mark.parametrize("with_keep", [False, True])
+@pytest.mark.parametrize("lam", [0.01, 1.0])
+def test_update_solves_its_normal_equations(with_keep, lam):
+    kernel, keys, targets, keep = random_problem()
+    keep = keep if with_keep else None
+    new = editing.ridge_update(kernel, keys, targets, lam, keep)
+    gradient = editing.objective_gradient(new, kernel, keys, targets, lam, keep)
+    scale = np.abs(editing.objective_gradient(kernel, kernel, keys, targets, lam, keep)).max()
+    assert np.abs(gradient).max() / scale < 1e-5
+    assert not np.allclose(new, kernel)
+
+
+def test_very_large_lambda_leaves_the_kernel_unchanged():
+    kernel, keys, targets, _ = random_problem(1)
+    new = editing.ridge_update(kernel, keys, targets, lam=1e12)
+    np.testing.assert_allclose(new, kernel, rtol=0, atol=1e-9)
+
+
+def test_update_equals_the_papers_forms_in_pytorch_layout():
+    kernel, keys, targets, _ = random_problem(2, d_out=64)
+    lam, weight = 0.01, kernel.T  # PyTorch's W (out, in)
+    # DiffQuickFix: W' = (lam W + sum v k^T)(lam I + sum k k^T)^-1
+    dqf = (lam * weight + targets.T @ keys) @ np.linalg.inv(lam * np.eye(64) + keys.T @ keys)
+    np.testing.assert_allclose(editing.ridge_update(kernel, keys, targets, lam), dqf.T,
+                               rtol=1e-6, atol=1e-8)
+    # LocoEdit: W' = [(K^T K + lam I)^-1 (K^T V W^T + lam W^T)]^T, V = target embeddings
+    values = np.random.default_rng(3).normal(size=keys.shape)
+    loco = (np.linalg.inv(keys.T @ keys + lam * np.eye(64))
+            @ (keys.T @ values @ weight.T + lam * weight.T)).T
+    np.testing.assert_allclose(editing.ridge_update(kernel, keys, values @ kernel, lam), loco.T,
+                               rtol=1e-6, atol=1e-8)
+
+
+def test_sd_sized_update_runs(benchmark=None):
+    kernel, keys, targets, _ = random_problem(4, n=20, d_in=768, d_out=320)
+    assert editing.ridge_update(kernel, keys, targets).shape == (768, 320)
+
+
+def test_bad_lambda_and_shapes_are_errors(pipe):
+    kernel, keys, targets, _ = random_problem()
+    for lam in (0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="positive finite"):
+            editing.ridge_update(kernel, keys, targets, lam)
+    with pytest.raises(ValueError, match=r"keys \(9, 64\) must be \(n, 32\)"):
+        editing.ridge_update(kernel.T, keys, targets)
+    with pytest.raises(ValueError, match="positive finite"):
+        editing.diffquickfix(pipe, "sneaker", "bag", lam=0)
+    with pytest.raises(ValueError, match="unknown concept word 'cat'"):
+        editing.diffquickfix(pipe, "cat", "bag")
+    with pytest.raises(ValueError, match="unknown target word 'dog'"):
+        editing.locoedit(pipe, [("sneaker", "dog")], layers=[3])
+    with pytest.raises(ValueError, match=r"window=17: use 1..16"):
+        editing.locogen(pipe, None, "sneaker", "bag", window=17)
+    with pytest.raises(ValueError, match="give a non-empty list from 0..15"):
+        editing.locoedit(pipe, [("sneaker", "bag")], layers=[16])
+    with pytest.raises(ValueError, match="unknown editable layer"):
+        editing.dense_layer(pipe, "res_block_3.conv1")
+
+
+def test_diffquickfix_maps_concept_keys_to_target_values(pipe):
+    edit = editing.diffquickfix(pipe, "sneaker", "bag", lam=1e-6)
+    prompts, where = editing.concept_prompts("sneaker", exclude=("bag",))
+    swapped = [methods._swap(p, t, "bag") for p, t in zip(prompts, where)]
+    site = "text.layer_0.attn.out"
+    wanted = methods.text_records(pipe, swapped, [site])[site]
+    edit.apply(pipe)
+    try:
+        got = methods.text_records(pipe, prompts, [site])[site]
+    finally:
+        edit.undo(pipe)
+    rows = np.arange(len(prompts))
+    np.testing.assert_allclose(got[rows, where], wanted[rows, where], atol=1e-3)
+
+
+def test_edit_then_undo_restores_weights_bit_for_bit(pipe):
+    edits = [editing.diffquickfix(pipe, "sneaker", "bag"),
+             editing.locoedit(pipe, [("sneaker", "bag"), ("coat", "dress")], layers=[4, 5],
+                              keep=["boot"])]
+    for edit in edits:
+        before = {name: editing.dense_layer(pipe, name).kernel.numpy().copy()
+                  for name in edit.kernels}
+        edit.apply(pipe)
+        for name in edit.kernels:
+            assert not np.array_equal(editing.dense_layer(pipe, name).kernel.numpy(),
+                                      before[name])
+        with pytest.raises(RuntimeError, match="already applied"):
+            edit.apply(pipe)
+        edit.undo(pipe)
+        for name in edit.kernels:
+            np.testing.assert_array_equal(editing.dense_layer(pipe, name).kernel.numpy(),
+                                          before[name])
+
+
+def test_saved_edit_loads_into_a_fresh_model_and_gives_the_same_images(pipe, tmp_path):
+    edit = editing.locoedit(pipe, [("sneaker", "bag")], layers=[5, 6], positions="all")
+    path = tmp_path / "edit.npz"
+    edit.save(path)
+    loaded = editing.load_edit(path)
+    assert loaded.info == edit.info and set(loaded.kernels) == set(edit.kernels)
+    kwargs = dict(num_steps=STEPS, seed=0, unconditional_guidance_scale=5.0)
+    edit.apply(pipe)
+    try:
+        first = pipe.sampler.generate("a sneaker", **kwargs).images
+    finally:
+        edit.undo(pipe)
+    fresh = load_pipeline("tiny")
+    loaded.apply(fresh)
+    second = fresh.sampler.generate("a sneaker", **kwargs).images
+    np.testing.assert_array_equal(first, second)
+    plain = fresh.sampler.generate("a sneaker", **kwargs).images
+    loaded.undo(fresh)
+    np.testing.assert_array_equal(plain, second)  # applied edits stay until undone
