@@ -159,6 +159,14 @@ def _selection_mask(tensor, batch=None, axis=None, indices=None):
     return mask
 
 
+def _selected(value, tensor, neutral, batch, axis, indices):
+    """`value` broadcast to `tensor` at the selected places and `neutral` elsewhere."""
+    full = tf.cast(tf.broadcast_to(value, tf.shape(tensor)), tensor.dtype)
+    if batch is None and indices is None:
+        return full
+    return tf.where(_selection_mask(tensor, batch, axis, indices), full, neutral)
+
+
 def replace_with(value, batch=None, axis=None, indices=None):
     """Edit that puts `value` (broadcastable to the site's tensor) at the selected places.
 
@@ -169,10 +177,7 @@ def replace_with(value, batch=None, axis=None, indices=None):
     """
 
     def edit(tensor, where=None):
-        new = tf.cast(tf.broadcast_to(value, tf.shape(tensor)), tensor.dtype)
-        if batch is None and indices is None:
-            return new
-        return tf.where(_selection_mask(tensor, batch, axis, indices), new, tensor)
+        return _selected(value, tensor, tensor, batch, axis, indices)
 
     return edit
 
@@ -181,11 +186,7 @@ def add(delta, batch=None, axis=None, indices=None):
     """Edit that adds `delta` (broadcastable) at the selected places (steering, noise)."""
 
     def edit(tensor, where=None):
-        delta_full = tf.cast(tf.broadcast_to(delta, tf.shape(tensor)), tensor.dtype)
-        if batch is not None or indices is not None:
-            mask = _selection_mask(tensor, batch, axis, indices)
-            delta_full = tf.where(mask, delta_full, tf.zeros_like(delta_full))
-        return tensor + delta_full
+        return tensor + _selected(delta, tensor, tf.zeros_like(tensor), batch, axis, indices)
 
     return edit
 
@@ -194,10 +195,6 @@ def scale(factor, batch=None, axis=None, indices=None):
     """Edit that multiplies the selected places by `factor` (0 ablates them)."""
 
     def edit(tensor, where=None):
-        factor_full = tf.cast(tf.broadcast_to(factor, tf.shape(tensor)), tensor.dtype)
-        if batch is not None or indices is not None:
-            mask = _selection_mask(tensor, batch, axis, indices)
-            factor_full = tf.where(mask, factor_full, tf.ones_like(factor_full))
-        return tensor * factor_full
+        return tensor * _selected(factor, tensor, tf.ones_like(tensor), batch, axis, indices)
 
     return edit
