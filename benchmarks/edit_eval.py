@@ -12,7 +12,8 @@ import time
 from absl import app
 from absl import flags
 
-METHODS = ("diffquickfix", "diffquickfix_concept", "locoedit", "locoedit_keep")
+METHODS = ("diffquickfix", "diffquickfix_keep", "diffquickfix_concept", "locoedit",
+           "locoedit_keep")
 flags.DEFINE_list("concepts", ["sneaker", "coat", "dress", "bag", "trouser"], "Concept words.")
 flags.DEFINE_string("target", None, "One target for every concept (default: class + 5).")
 flags.DEFINE_list("methods", list(METHODS), f"Any of {METHODS}.")
@@ -49,12 +50,12 @@ def make_edit(pipe, method, concept, target, layers):
     from keras_sd_interp import editing
     from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
 
-    if method == "diffquickfix":
-        return editing.diffquickfix(pipe, concept, target, positions="all")
+    keep = [c for c in CLASS_NAMES if c not in (concept, target)] if method.endswith("_keep") \
+        else ()
+    if method in ("diffquickfix", "diffquickfix_keep"):
+        return editing.diffquickfix(pipe, concept, target, positions="all", keep=keep)
     if method == "diffquickfix_concept":
         return editing.diffquickfix(pipe, concept, target, positions="concept")
-    keep = [c for c in CLASS_NAMES if c not in (concept, target)] if method == "locoedit_keep" \
-        else ()
     return editing.locoedit(pipe, [(concept, target)], layers, positions="all", keep=keep)
 
 

@@ -8,9 +8,9 @@ from absl import app, flags, logging
 
 from keras_sd_interp import cli
 from keras_sd_interp.cli import define_model_flags, parse_numbers
-from keras_sd_interp.lens.taps import NUM_CONVS
+from keras_sd_interp.lens.taps import NUM_CONVS, conv_filter_count
 from keras_sd_interp.featureviz.models import paper_unet
-from keras_sd_interp.reports.circuits import check_marks, write_branch_svd
+from keras_sd_interp.reports.circuits import check_mark_range, check_marks, write_branch_svd
 
 define_model_flags()
 flags.DEFINE_integer("conv_a", 9, "Conv index (0..51) whose filters feed conv_b.")
@@ -32,14 +32,15 @@ FLAGS = flags.FLAGS
 
 
 def main(_):
+    marks = parse_numbers(FLAGS.mark_a), parse_numbers(FLAGS.mark_b)
+    try:  # before the model load (sd14: ~30 s): the filter count is known from the preset
+        check_mark_range(conv_filter_count(FLAGS.model, FLAGS.conv_a), FLAGS.conv_a, *marks)
+    except ValueError as error:
+        raise app.UsageError(f"--mark_a/--mark_b: {error}") from error
     unet = paper_unet(FLAGS.model, FLAGS.img_height, FLAGS.img_width, FLAGS.weights_dir,
                       FLAGS.random_weights)
     out_dir = FLAGS.out_dir or f"outputs/branch_svd_{FLAGS.model}"
-    marks = parse_numbers(FLAGS.mark_a), parse_numbers(FLAGS.mark_b)
-    try:
-        check_marks(unet, FLAGS.conv_a, *marks)
-    except ValueError as error:
-        raise app.UsageError(f"--mark_a/--mark_b: {error}") from error
+    check_marks(unet, FLAGS.conv_a, *marks)  # the built model agrees (tested)
     result, path = write_branch_svd(unet, FLAGS.conv_a, FLAGS.conv_b, out_dir, FLAGS.mode,
                                     FLAGS.concat, FLAGS.variant, *marks)
     logging.info("singular values %s; wrote %s", result.singular_values, path)

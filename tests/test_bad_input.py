@@ -186,6 +186,18 @@ def test_other_script_flags(name, args, expected):
     assert expected in flag_error(name, *args)
 
 
+def test_branch_svd_marks_refused_before_the_model_load(monkeypatch):
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was built before the marks were checked")
+
+    with script("branch_svd") as branch_svd_script:
+        parse("--model=sd14", "--conv_a=9", "--mark_a=999")
+        monkeypatch.setattr(branch_svd_script, "paper_unet", no_load)
+        with pytest.raises(app.UsageError, match=r"marks \[999\] on conv 9's side out of range: "
+                                                 r"conv 9 has filters 0\.\.639"):
+            branch_svd_script.main([])
+
+
 def test_branch_svd_marks_out_of_range(tiny_unet, tmp_path):
     from keras_sd_interp.reports.circuits import check_marks, write_branch_svd
 

@@ -11,9 +11,12 @@ RESBLOCK_LAYERS = [6, 9, 12, 14, 17, 19, 22, 23, 24, 26, 28, 30, 32, 35, 38, 41,
 PLAIN_CONV_INDICES = [0, 5, 10, 15, 30, 37, 44, 51]
 
 
-def check_inventory(unet, widths):
+def check_inventory(unet, widths, preset):
     c1, c2, c3 = widths
     inventory = taps.conv_inventory(unet)
+    # The filter counts scripts check before building a model are the built model's.
+    assert [taps.conv_filter_count(preset, i) for i in range(52)] == [
+        e.kernel_shape[-1] for e in inventory]
     assert [e.conv_index for e in inventory] == list(range(52))
     assert taps.conv_bearing_layers(unet) == CONV_BEARING_LAYERS
     assert [e.conv_index for e in inventory if e.role == "plain"] == PLAIN_CONV_INDICES
@@ -33,12 +36,12 @@ def check_inventory(unet, widths):
 
 
 def test_tiny_inventory(tiny_unet):
-    check_inventory(tiny_unet, (32, 64, 96))
+    check_inventory(tiny_unet, (32, 64, 96), "tiny")
     assert taps.conv_kernel(tiny_unet, 9).shape == (3, 3, 64, 64)
 
 
 def test_sd14_inventory(sd14_unet):
-    check_inventory(sd14_unet, (320, 640, 1280))
+    check_inventory(sd14_unet, (320, 640, 1280), "sd14")
     assert taps.layer_name(sd14_unet, 45) == "res_block_16"
 
 

@@ -30,6 +30,22 @@ from keras_sd_interp.lens.sites import hooks
 from keras_sd_interp.models.unet import NUM_LAYERS, layer_site_names  # noqa: F401 (re-export)
 
 NUM_CONVS = 52
+# Resolution level of each conv's output (index into UNetConfig.channels; None: the latent),
+# the same in every preset because only widths differ. Lets scripts check filter indices
+# before building a model (tests compare it with the built tiny U-Net).
+CONV_LEVELS = (0,) * 6 + (1,) * 5 + (2,) * 27 + (1,) * 7 + (0,) * 6 + (None,)
+
+
+def conv_filter_count(config, conv_index):
+    """Filters (output channels) of conv `conv_index` in a preset, without building it.
+
+    `config`: a preset name ("sd14", "tiny") or a UNetConfig. Returns an int (sd14 conv 9: 640).
+    """
+    from keras_sd_interp.models.config import get_config
+
+    config = get_config(config)
+    level = CONV_LEVELS[check_conv_index(conv_index)]
+    return config.latent_channels if level is None else config.channels[level]
 
 
 @dataclasses.dataclass(frozen=True)
