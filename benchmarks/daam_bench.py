@@ -30,7 +30,7 @@ def main(argv):
     from keras_sd_interp.attribution import daam
     from keras_sd_interp.data import compositions
     from keras_sd_interp.models import load_pipeline
-    from keras_sd_interp.models.tiny_eval import balanced_pairs
+    from keras_sd_interp.training.tiny_eval import balanced_pairs
 
     pipe = load_pipeline("tiny")
     left, right = balanced_pairs(1, 0)

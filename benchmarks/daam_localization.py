@@ -47,7 +47,7 @@ def main(argv):
     from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
     from keras_sd_interp.judge import load_judge, predict_classes
     from keras_sd_interp.models import load_pipeline
-    from keras_sd_interp.models.tiny_eval import balanced_pairs
+    from keras_sd_interp.training.tiny_eval import balanced_pairs
 
     started = time.time()
     pipe, judge = load_pipeline("tiny"), load_judge()

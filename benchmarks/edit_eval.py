@@ -12,8 +12,8 @@ import time
 from absl import app
 from absl import flags
 
-METHODS = ("diffquickfix", "diffquickfix_keep", "diffquickfix_concept", "locoedit",
-           "locoedit_keep")
+METHODS = ("diffquickfix", "diffquickfix_keep", "diffquickfix_keep_half", "diffquickfix_concept",
+           "locoedit", "locoedit_keep", "locoedit_keep_half")
 flags.DEFINE_list("concepts", ["sneaker", "coat", "dress", "bag", "trouser"], "Concept words.")
 flags.DEFINE_string("target", None, "One target for every concept (default: class + 5).")
 flags.DEFINE_list("methods", list(METHODS), f"Any of {METHODS}.")
@@ -46,13 +46,22 @@ def time_closed_form(repeats=5):
     return out
 
 
-def make_edit(pipe, method, concept, target, layers):
-    from keras_sd_interp import editing
+def keep_set(method, concept, target):
+    """The keep set of a method: "_keep" every other class, "_keep_half" every second one of
+    them (the rest are held out: their specificity measures what the keep set does not cover)."""
     from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
 
-    keep = [c for c in CLASS_NAMES if c not in (concept, target)] if method.endswith("_keep") \
-        else ()
-    if method in ("diffquickfix", "diffquickfix_keep"):
+    others = [c for c in CLASS_NAMES if c not in (concept, target)]
+    if method.endswith("_keep"):
+        return others
+    return others[::2] if method.endswith("_keep_half") else []
+
+
+def make_edit(pipe, method, concept, target, layers):
+    from keras_sd_interp import editing
+
+    keep = keep_set(method, concept, target)
+    if method.startswith("diffquickfix") and method != "diffquickfix_concept":
         return editing.diffquickfix(pipe, concept, target, positions="all", keep=keep)
     if method == "diffquickfix_concept":
         return editing.diffquickfix(pipe, concept, target, positions="concept")
@@ -94,15 +103,21 @@ def main(argv):
             row = evaluate_edit(pipe, judge, edit, concept, target, others, FLAGS.num_steps,
                                 seeds=seeds, before=before)
             row.update(method=method, build_seconds=build)
+            kept = keep_set(method, concept, target)
+            if method.endswith("_keep_half"):
+                by_class = row["specificity_by_class"]
+                row["specificity_kept"] = float(np.mean([by_class[c] for c in kept]))
+                row["specificity_held_out"] = float(np.mean(
+                    [v for c, v in by_class.items() if c not in kept]))
             rows.append(row)
             print(f"{method:22s} {concept:>8s} -> {target:8s} efficacy {row['efficacy']:.2f}  "
                   f"generality {row['generality']:.2f}  specificity {row['specificity']:.2f}")
     summary = {}
     for method in FLAGS.methods:
         mine = [r for r in rows if r["method"] == method]
-        summary[method] = {key: float(np.mean([r[key] for r in mine]))
-                           for key in ("efficacy", "generality", "specificity", "efficacy_before",
-                    "build_seconds")}
+        keys = ["efficacy", "generality", "specificity", "efficacy_before", "build_seconds"]
+        keys += [k for k in ("specificity_kept", "specificity_held_out") if k in mine[0]]
+        summary[method] = {key: float(np.mean([r[key] for r in mine])) for key in keys}
         print(f"{method:22s} mean: " + "  ".join(f"{k} {v:.3f}" for k, v in
                                                 summary[method].items()))
     timing = time_closed_form()

@@ -71,11 +71,14 @@ def evaluate_edit(pipe, judge, edit, concept, target, others, num_steps=10, guid
         edit.undo(pipe)
     n_eff, n_gen = len(sets["efficacy"]), len(sets["generality"])
     target_index = CLASS_NAMES.index(target)
+    unchanged = after[n_eff + n_gen:] == before[n_eff + n_gen:]
     return {
         "concept": concept, "target": target,
         "efficacy": float(np.mean(after[:n_eff] == target_index)),
         "generality": float(np.mean(after[n_eff:n_eff + n_gen] == target_index)),
-        "specificity": float(np.mean(after[n_eff + n_gen:] == before[n_eff + n_gen:])),
+        "specificity": float(np.mean(unchanged)),
+        "specificity_by_class": {word: float(np.mean(row))
+                                 for (_, word), row in zip(sets["specificity"], unchanged)},
         "efficacy_before": float(np.mean(before[:n_eff] == target_index)),
         "num_images": int(after.size),
     }
