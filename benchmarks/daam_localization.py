@@ -9,7 +9,9 @@ items the judge finds in neither half are counted and skipped. The mask is the w
 min-max normalised and thresholded at tau. Baselines: the uniform map (mask = whole image), a
 random single (layer, head) map, and the other word's map. Also: DAAM's mIoU at other taus, each token position's mask against each
 half (the tiny model's position cues: "and" and the last <end>), every single layer (heads
-averaged), every head index (layers averaged) and every (layer, head). Writes
+averaged), every head index (layers averaged) and every (layer, head). The same run also scores
+the maps with text rollout (`daam.trace(..., text_rollout=True)`: each word also takes the maps
+of the later tokens that carry it through the causal text encoder), under "rollout". Writes
 figures/daam/localization.json.
 """
 
@@ -63,7 +65,7 @@ def main(argv):
     missed = 0
     for b, start in enumerate(tqdm(range(0, len(prompts), FLAGS.batch_size), desc="batches")):
         chunk = prompts[start:start + FLAGS.batch_size]
-        with daam.trace(pipe) as tc:
+        with daam.trace(pipe, text_rollout=True) as tc:
             gen = pipe.sampler.generate(chunk, num_steps=FLAGS.num_steps,
                                         unconditional_guidance_scale=FLAGS.guidance,
                                         seed=FLAGS.seed + b)
@@ -72,10 +74,14 @@ def main(argv):
         for i in range(len(chunk)):
             classes = (left[start + i], right[start + i])
             words = [CLASS_NAMES[c] for c in classes]
-            # (layers, heads, 2 words, H, W) per (layer, head), every layer
+            # (layers, heads, 2 words, H, W) per (layer, head), every layer; DAAM, then rollout
+            tc.text_rollout = False
             maps, layers, heads, _ = tc.word_layer_head_maps(words, i, layers=range(16))
+            tc.text_rollout = True
+            rolled = tc.word_layer_head_maps(words, i, layers=range(16))[0]
             default = [layers.index(l) for l in tc.default_layers()]
             global_maps = maps[default].mean((0, 1))                     # (2, H, W)
+            rolled_maps = rolled[default].mean((0, 1))
             # every token position (8: <start> a X and a Y <end> <end>) against each half
             summed = [tc.summed(f"spatial_transformer_{l}.attn2.probs", i)
                       for l in tc.default_layers()]
@@ -98,6 +104,17 @@ def main(argv):
                     "head": iou(daam.mask(maps[default][:, :, side].mean(0), FLAGS.tau), target),
                     "layer_head": iou(daam.mask(maps[:, :, side], FLAGS.tau), target),
                     "tau_sweep": [iou(daam.mask(global_maps[side], t), target) for t in TAUS],
+                    "rollout": iou(daam.mask(rolled_maps[side], FLAGS.tau), target),
+                    "rollout_other_word": iou(daam.mask(rolled_maps[1 - side], FLAGS.tau),
+                                              target),
+                    "rollout_random_head": iou(daam.mask(rolled[rl, rh, side], FLAGS.tau),
+                                               target),
+                    "rollout_layer": iou(daam.mask(rolled[:, :, side].mean(1), FLAGS.tau),
+                                         target),
+                    "rollout_head": iou(daam.mask(rolled[default][:, :, side].mean(0),
+                                                  FLAGS.tau), target),
+                    "rollout_tau_sweep": [iou(daam.mask(rolled_maps[side], t), target)
+                                          for t in TAUS],
                     "side_judged": where,
                     "side_prompted": side,
                 })
@@ -107,8 +124,20 @@ def main(argv):
 
     per_layer, per_head, per_pair = mean("layer"), mean("head"), mean("layer_head")
     best_pair = np.unravel_index(np.argmax(per_pair), per_pair.shape)
+    rollout_layer, rollout_head = mean("rollout_layer"), mean("rollout_head")
     results = {
         "mIoU": {k: float(mean(k)) for k in ("daam", "uniform", "random_head", "other_word")},
+        "rollout": {
+            "mIoU": {k: float(mean(f"rollout{s}")) for k, s in (
+                ("daam_rollout", ""), ("other_word", "_other_word"),
+                ("random_head", "_random_head"))},
+            "per_layer": [float(v) for v in rollout_layer],
+            "per_head": [float(v) for v in rollout_head],
+            "best_layer": {"layer": int(np.argmax(rollout_layer)),
+                           "mIoU": float(rollout_layer.max())},
+            "best_head": {"head": int(np.argmax(rollout_head)), "mIoU": float(rollout_head.max())},
+            "mIoU_by_tau": dict(zip(map(str, TAUS), map(float, mean("rollout_tau_sweep")))),
+        },
         "per_layer": [float(v) for v in per_layer],
         "per_head": [float(v) for v in per_head],
         "best_layer": {"layer": int(np.argmax(per_layer)), "mIoU": float(per_layer.max())},
@@ -132,6 +161,9 @@ def main(argv):
     }
     io.save_json(FLAGS.out, results)
     print({k: round(v, 3) for k, v in results["mIoU"].items()})
+    print("text rollout:", {k: round(v, 3) for k, v in results["rollout"]["mIoU"].items()},
+          "best layer", results["rollout"]["best_layer"], "best head",
+          results["rollout"]["best_head"])
     print("best layer", results["best_layer"], "best head", results["best_head"],
           "best (layer, head)", results["best_layer_head"])
     print("scored", len(rows), "not found", missed, f"{results['seconds']} s")

@@ -171,6 +171,54 @@ def test_open_vocabulary_map_of_a_prompt_word_equals_its_map(full):
     assert other.shape == (32, 64) and np.all(np.isfinite(other)) and other.min() >= 0
 
 
+def test_attention_rollout_by_hand():
+    first = np.array([[[1.0, 0.0], [0.25, 0.75]]])                    # (heads 1, 2, 2)
+    second = np.array([[[1.0, 0.0], [0.5, 0.5]], [[1.0, 0.0], [0.9, 0.1]]])   # 2 heads
+    a1 = 0.5 * first[0] + 0.5 * np.eye(2)                               # [[1, 0], [.125, .875]]
+    a2 = 0.5 * second.mean(0) + 0.5 * np.eye(2)                         # [[1, 0], [.35, .65]]
+    rollout = daam.attention_rollout([first, second])
+    np.testing.assert_allclose(rollout, a2 @ a1)
+    np.testing.assert_allclose(rollout, [[1.0, 0.0], [0.35 + 0.65 * 0.125, 0.65 * 0.875]])
+    np.testing.assert_allclose(daam.attention_rollout([np.eye(3)[None]]), np.eye(3))
+
+
+@pytest.fixture(scope="module")
+def rolled(pipe):
+    with daam.trace(pipe, text_rollout=True) as tc:
+        pipe.sampler.generate(PROMPTS, batch_size=2, num_steps=STEPS, seed=SEED,
+                              unconditional_guidance_scale=GUIDANCE)
+    return tc
+
+
+def test_text_rollout_maps_are_the_rollout_weighted_token_maps(rolled):
+    rollout = rolled.rollout(0)
+    assert rollout.shape == (8, 8)
+    np.testing.assert_allclose(rollout.sum(1), 1.0)
+    assert np.all(np.triu(rollout, 1) == 0)                  # the encoder is causal
+    # images 0, 1 are the first prompt's, 2, 3 the second's
+    np.testing.assert_allclose(rolled.rollout(1), rollout)
+    assert not np.allclose(rolled.rollout(2), rollout)
+    layers = rolled.default_layers()
+    summed = [rolled.summed(f"spatial_transformer_{i}.attn2.probs", 0) for i in layers]
+    tokens = daam.aggregate(summed, rolled.latent_hw, rolled.image_hw,
+                            [[t] for t in range(8)]).mean((0, 1))          # (8, H, W)
+    bag = rolled.token_indices("bag", 0)
+    by_hand = np.einsum("j,jhw->hw", rollout[:, bag].mean(1), tokens)
+    np.testing.assert_allclose(rolled.heat_map("bag", 0), by_hand, rtol=1e-4, atol=1e-7)
+    # switched off, the same trace gives DAAM as published
+    rolled.text_rollout = False
+    try:
+        np.testing.assert_allclose(rolled.heat_map("bag", 0), tokens[bag].mean(0), rtol=1e-5,
+                                   atol=1e-7)
+    finally:
+        rolled.text_rollout = True
+
+
+def test_rollout_needs_the_text_records(streaming):
+    with pytest.raises(ValueError, match="text_rollout=True"):
+        streaming.rollout(0)
+
+
 def test_self_attention_map(full):
     sa = full.self_attention_map((16, 10), 0)
     assert sa.shape == (32, 64) and sa.min() >= 0

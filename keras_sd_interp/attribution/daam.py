@@ -22,6 +22,13 @@ block at 512 px, tiny's 1x2) are left out by default.
     tc.open_vocabulary_map("boot")     # a word not in the prompt, no second generation
     tc.self_attention_map((10, 40))    # where pixel (y, x) looks (attn1.probs)
 
+Beyond DAAM, `text_rollout=True`: a word's map also takes the maps of the tokens that carry it.
+The text encoder is causal, so a later token ("and", the end token, padding) can hold an earlier
+word, and the U-Net may read the word there. Attention rollout (Abnar & Zuidema, 2020) through
+the encoder's self-attention, R = prod_l (0.5 A_l + 0.5 I) (heads averaged, last layer first),
+gives R[j, t] = the share of output token j that comes from input token t; the word's map is
+sum_j R[j, t] map_j (averaged over its sub-tokens t). Off by default (DAAM as published).
+
 Recording is read-only: the images are bit-identical to those made with no trace (tested).
 Without per_step / open_vocabulary the trace keeps one streaming sum per layer (the lens'
 `reduce="sum"`); with them it keeps every step.
@@ -211,7 +218,33 @@ def map_grid(num_queries, latent_hw):
     return lh // factor, lw // factor, factor
 
 
-def aggregate(maps, latent_hw, image_hw, groups, clamp=True):
+def group_weights(groups, num_tokens):
+    """(num_tokens, G) weights of DAAM's sub-token average: column g is 1/len(group) on the
+    tokens of groups[g]."""
+    weights = np.zeros((num_tokens, len(groups)), np.float32)
+    for g, group in enumerate(groups):
+        for t in group:
+            weights[t, g] += 1.0 / len(group)
+    return weights
+
+
+def attention_rollout(probs):
+    """Attention rollout through a text encoder (Abnar & Zuidema, 2020).
+
+    probs: list over layers (first to last) of (heads, L, L) self-attention probabilities.
+    Returns R (L, L) float64, R = A~_last ... A~_first with A~ = 0.5 mean_heads(A) + 0.5 I:
+    row j says how much of output token j comes from each input token (rows sum to 1).
+    """
+    rollout = None
+    for layer_probs in probs:
+        a = np.asarray(layer_probs, np.float64).mean(0)
+        a = 0.5 * a + 0.5 * np.eye(len(a))
+        a /= a.sum(-1, keepdims=True)
+        rollout = a if rollout is None else a @ rollout
+    return rollout
+
+
+def aggregate(maps, latent_hw, image_hw, groups, clamp=True, weights=None):
     """DAAM's per-(layer, head) word maps from attention summed over steps.
 
     Args:
@@ -220,18 +253,18 @@ def aggregate(maps, latent_hw, image_hw, groups, clamp=True):
         latent_hw, image_hw: (h, w) of the latent and of the image.
         groups: list of token-index lists (one per word: its sub-tokens, averaged).
         clamp: clamp each upscaled map at zero (DAAM); False keeps the maps linear.
+        weights: optional (tokens, G) token weights of each word, used instead of `groups`
+            (text rollout: column g = the rollout's share of word g in each token).
 
     Returns:
         float32 (layers, ..., heads, words, H, W): each token map upscaled bicubically to the
         image, clamped, then averaged over the word's tokens. Averaging over heads and layers is
         left to the caller (`reduce_maps`), so one call serves global, per-layer and per-head maps.
     """
-    needed = sorted({t for group in groups for t in group})
-    column = {t: i for i, t in enumerate(needed)}
-    weights = np.zeros((len(needed), len(groups)), np.float32)
-    for g, group in enumerate(groups):
-        for t in group:
-            weights[column[t], g] += 1.0 / len(group)
+    if weights is None:
+        weights = group_weights(groups, maps[0].shape[-1])
+    needed = [int(t) for t in np.flatnonzero(np.abs(weights).sum(1))]
+    weights = np.asarray(weights, np.float32)[needed]
     by_grid = {}
     for index, layer_maps in enumerate(maps):
         h, w, _ = map_grid(layer_maps.shape[-2], latent_hw)
@@ -243,7 +276,7 @@ def aggregate(maps, latent_hw, image_hw, groups, clamp=True):
         x = tf.reshape(tf.constant(stack, tf.float32), (-1, h, w, len(needed)))
         up = _upscale(x, tf.constant(image_hw, tf.int32), clamp)           # (N, H, W, T')
         words = tf.einsum("nhwt,tg->nghw", up, tf.constant(weights))        # (N, G, H, W)
-        words = tf.reshape(words, lead + (len(groups),) + tuple(image_hw)).numpy()
+        words = tf.reshape(words, lead + (weights.shape[1],) + tuple(image_hw)).numpy()
         for j, i in enumerate(indices):
             out[i] = words[j]
     return np.stack(out)
@@ -278,10 +311,13 @@ class DAAMTrace:
         self_attention: False, True (every layer) or layer indices: keep attn1.probs (summed).
             On SD v1.4 at 512 px a 64x64 layer's self-attention is 0.5 GB: pick coarse layers.
         steps: record only these step indices (a list or range; None: all).
+        text_rollout: also record the text encoder's self-attention and give each word the
+            maps of the tokens that carry it (module docstring); the attribute `text_rollout`
+            can be switched off and on after the run to compare.
     """
 
     def __init__(self, pipe, per_step=False, open_vocabulary=False, self_attention=False,
-                 steps=None):
+                 steps=None, text_rollout=False):
         self.pipe = pipe
         self.tokens = Tokens(pipe)
         self.num_heads = pipe.config.num_heads
@@ -297,6 +333,14 @@ class DAAMTrace:
         if open_vocabulary:
             record += ["*.attn2.q", "*.attn2.k"]
         record += [f"{layer_name(i)}.attn1.probs" for i in self.self_layers]
+        self.text_rollout = self.rollout_recorded = bool(text_rollout)
+        self.text_sites = [s for s in lens.known_sites(pipe)
+                           if s.startswith("text.") and s.endswith(".attn.probs")]
+        if text_rollout:
+            if not self.text_sites:
+                raise ValueError("text_rollout needs a text encoder with attention sites "
+                                 "(tiny and sd14 have them)")
+            record += self.text_sites
         self.trace = lens.trace(pipe, record=record, steps=steps, half="cond",
                                 reduce=None if self.per_step_kept else "sum")
         factor = pipe.config.latent_factor
@@ -397,19 +441,38 @@ class DAAMTrace:
     def token_indices(self, word, image=0):
         return self.tokens.word_indices(self.prompts[self._check_image(image)], word)
 
+    def rollout(self, image=0):
+        """(L, L): the text encoder's attention rollout for the prompt of `image`."""
+        if not self.rollout_recorded:
+            raise ValueError("rollout needs a trace opened with text_rollout=True")
+        image = self._check_image(image)
+        records = [self.trace[site] for site in self.text_sites]    # (prompts, heads, L, L)
+        per_prompt = len(self.prompts) // len(records[0])           # images per prompt
+        return attention_rollout([r[image // per_prompt] for r in records])
+
+    def word_weights(self, words, image=0):
+        """(tokens, words) weights of each token's map in each word's map: the sub-token
+        average (DAAM), or with text_rollout the rollout's share of the word in each token."""
+        groups = [self.token_indices(w, image) for w in words]
+        weights = group_weights(groups, self.tokens.length)
+        if self.text_rollout:
+            weights = (self.rollout(image) @ weights).astype(np.float32)
+        return weights
+
     def word_layer_head_maps(self, words=None, image=0, layers=None, heads=None,
                              resolutions=None, steps=None):
         """The maps before averaging: (layers, heads, words, H, W), plus the layer and head
         indices and the words they are for."""
         image = self._check_image(image)
         words = self.words(image) if words is None else list(words)
-        groups = [self.token_indices(w, image) for w in words]
+        weights = self.word_weights(words, image)
         layers = self.select_layers(layers, resolutions)
         heads = check_indices("head", heads, self.num_heads) or list(range(self.num_heads))
         positions = self._step_positions(steps)
         maps = [self.summed(f"{layer_name(i)}.attn2.probs", image, positions)[heads]
                 for i in layers]
-        return aggregate(maps, self.latent_hw, self.image_hw, groups), layers, heads, words
+        return (aggregate(maps, self.latent_hw, self.image_hw, None, weights=weights), layers,
+                heads, words)
 
     def heat_maps(self, words=None, image=0, layers=None, heads=None, resolutions=None,
                   steps=None):
@@ -440,11 +503,11 @@ class DAAMTrace:
         if not self.per_step_kept:
             raise ValueError("per_step maps need a trace opened with per_step=True")
         image = self._check_image(image)
-        groups = [self.token_indices(word, image)]
+        weights = self.word_weights([word], image)
         layers = self.select_layers(layers, resolutions)
         heads = check_indices("head", heads, self.num_heads) or list(range(self.num_heads))
         maps = [self.trace[f"{layer_name(i)}.attn2.probs"][:, image][:, heads] for i in layers]
-        out = aggregate(maps, self.latent_hw, self.image_hw, groups, clamp=clamp)
+        out = aggregate(maps, self.latent_hw, self.image_hw, None, clamp=clamp, weights=weights)
         return out[:, :, :, 0].mean(axis=(0, 2)), self.steps  # (L, steps, heads, H, W)
 
     # -- beyond DAAM ----------------------------------------------------------------------
@@ -466,7 +529,8 @@ class DAAMTrace:
         generation. The word, encoded alone by the text encoder, gives extra keys per layer;
         each step's softmax runs over the prompt's keys plus these, and the word's columns are
         aggregated as DAAM does. A word already in the prompt uses its own keys (no extra
-        ones), so its map equals `heat_map` (tested). Needs open_vocabulary=True."""
+        ones), so its map equals `heat_map` without text rollout (tested); rollout is not
+        applied here (the word is in no token of the prompt). Needs open_vocabulary=True."""
         if not self.open_vocabulary:
             raise ValueError("open_vocabulary_map needs a trace opened with open_vocabulary=True")
         image = self._check_image(image)
@@ -527,6 +591,7 @@ class DAAMTrace:
         return out[:, :, 0].mean(axis=(0, 1))
 
 
-def trace(pipe, per_step=False, open_vocabulary=False, self_attention=False, steps=None):
+def trace(pipe, per_step=False, open_vocabulary=False, self_attention=False, steps=None,
+          text_rollout=False):
     """Opens a `DAAMTrace` around the generation calls of `pipe` (use as a `with` block)."""
-    return DAAMTrace(pipe, per_step, open_vocabulary, self_attention, steps)
+    return DAAMTrace(pipe, per_step, open_vocabulary, self_attention, steps, text_rollout)
