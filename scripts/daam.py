@@ -2,6 +2,7 @@
 
     python scripts/daam.py --prompt="a sneaker and a bag" --words=sneaker,bag
     python scripts/daam.py --prompt="a dress and a boot" --prompt="a bag" --per_step
+    python scripts/daam.py --prompt="a sneaker and a bag" --text_rollout   # *_rollout.png
     python scripts/daam.py --model=sd14 --weights_dir=/data/sd14 --num_steps=15 --tau=0.05 \
         --prompt="a smiling, red cat chewing gum" --words=cat,gum
 
@@ -30,6 +31,9 @@ flags.DEFINE_list("layers", [], "Spatial transformer indices 0..15, e.g. 0-5,13 
 flags.DEFINE_list("heads", [], "Head indices (default: all).")
 flags.DEFINE_list("steps", [], "Step indices to record, e.g. 0-9 (default: all).")
 flags.DEFINE_bool("per_step", False, "Keep every step: also write a GIF per word.")
+flags.DEFINE_bool("text_rollout", False, "Also give each word the maps of the later tokens that "
+                  "carry it through the causal text encoder (attention rollout); files end in "
+                  "_rollout. Default: DAAM as published.")
 flags.DEFINE_string("out_dir", os.path.join("figures", "daam"), "Output folder.")
 FLAGS = flags.FLAGS
 
@@ -60,7 +64,8 @@ def main(argv):
     from keras_sd_interp.reports import daam as report
 
     pipe = load_pipeline(FLAGS.model, weights_dir=FLAGS.weights_dir)
-    with daam.trace(pipe, per_step=FLAGS.per_step, steps=steps) as tc:
+    with daam.trace(pipe, per_step=FLAGS.per_step, steps=steps,
+                    text_rollout=FLAGS.text_rollout) as tc:
         pipe.sampler.generate(FLAGS.prompt, num_steps=FLAGS.num_steps,
                               unconditional_guidance_scale=FLAGS.guidance, seed=FLAGS.seed,
                               progress=True)

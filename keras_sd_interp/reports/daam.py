@@ -16,9 +16,10 @@ CMAP = "jet"
 ALPHA = 0.5
 
 
-def figure_path(folder, prompt, seed, word=None, kind=None, ext=".png"):
+def figure_path(folder, prompt, seed, word=None, kind=None, ext=".png", tag=None):
+    """{folder}/{prompt}_seed{seed}[_word][_kind][_tag]{ext}; tag "rollout" for text rollout."""
     base = os.path.splitext(prompt_figure_path(prompt, seed, folder))[0]
-    parts = [base] + [p for p in (word, kind) if p]
+    parts = [base] + [p for p in (word, kind, tag) if p]
     return "_".join(parts) + ext
 
 
@@ -135,21 +136,22 @@ def write_image_report(tc, image_index, words, folder, seed, tau=0.4, layers=Non
     image = tc.generation.uint8()[image_index]
     selection = dict(layers=layers, heads=heads)
     maps = tc.heat_maps(words, image_index, steps=steps, **selection)
+    tag, method = ("rollout", "DAAM + text rollout") if tc.text_rollout else (None, "DAAM")
+
+    def path(word=None, kind=None, ext=".png"):
+        return figure_path(folder, prompt, seed, word, kind, ext, tag)
+
     paths = []
     for word, heat_map in maps.items():
-        paths.append(save_overlay(figure_path(folder, prompt, seed, word), image, heat_map, word,
-                                  daam.mask(heat_map, tau)))
+        paths.append(save_overlay(path(word), image, heat_map, word, daam.mask(heat_map, tau)))
         per_layer, layer_ids = tc.per_layer(word, image_index, steps=steps, **selection)
-        paths.append(save_grid(figure_path(folder, prompt, seed, word, "layers"), image,
-                               per_layer, f"'{word}' per layer",
-                               [f"layer {i}" for i in layer_ids]))
+        paths.append(save_grid(path(word, "layers"), image, per_layer,
+                               f"{method}: '{word}' per layer", [f"layer {i}" for i in layer_ids]))
         per_head, head_ids = tc.per_head(word, image_index, steps=steps, **selection)
-        paths.append(save_grid(figure_path(folder, prompt, seed, word, "heads"), image,
-                               per_head, f"'{word}' per head", [f"head {i}" for i in head_ids]))
+        paths.append(save_grid(path(word, "heads"), image, per_head,
+                               f"{method}: '{word}' per head", [f"head {i}" for i in head_ids]))
         if tc.per_step_kept:
             frames, _ = tc.per_step(word, image_index, **selection)
-            paths.append(save_steps_gif(figure_path(folder, prompt, seed, word, "steps", ".gif"),
-                                        image, frames))
-    paths.append(save_grid(figure_path(folder, prompt, seed, None, "words"), image, maps,
-                           f"DAAM: '{prompt}'"))
+            paths.append(save_steps_gif(path(word, "steps", ".gif"), image, frames))
+    paths.append(save_grid(path(None, "words"), image, maps, f"{method}: '{prompt}'"))
     return paths
