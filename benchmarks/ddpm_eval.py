@@ -9,7 +9,7 @@ import time
 
 from absl import app, flags
 
-from keras_sd_interp.ddpm.pretrained import load_ddpm
+from keras_sd_interp.ddpm.pretrained import ASSET_DIR, load_ddpm
 from keras_sd_interp.ddpm.sampler import Sampler
 from keras_sd_interp.judge.judge import load_judge
 from keras_sd_interp.reports.ddpm import (
@@ -27,13 +27,15 @@ flags.DEFINE_string("cache_dir", "runs/ddpm_eval", "One .npz per generated batch
 flags.DEFINE_bool("generate_only", False, "Stop after generating (no judge needed).")
 flags.DEFINE_bool("score_only", False, "Score the batches already generated; sample nothing.")
 flags.DEFINE_string("out_dir", "figures/ddpm", "Where the JSON and the figures go.")
+flags.DEFINE_string("ddpm_dir", None, "Folder with a DDPM export (ddpm_unet.weights.h5 and "
+                    "ddpm_record.json, e.g. train_ddpm.py's --export_dir); default: the shipped one.")
 
 
 def main(argv):
     del argv
     started = time.time()
     if not FLAGS.score_only:
-        model, train_betas, _ = load_ddpm()
+        model, train_betas, _ = load_ddpm(FLAGS.ddpm_dir or ASSET_DIR)
         generate_eval_batches(Sampler(model, train_betas), FLAGS.cache_dir, FLAGS.num_samples,
                               FLAGS.batch_size, max_jump_beta=FLAGS.max_jump_beta, seed=FLAGS.seed)
         print(f"generated (or found) all batches in {time.time() - started:.0f} s")

@@ -7,7 +7,7 @@ from absl import app, flags
 
 from keras_sd_interp import cli
 from keras_sd_interp.ddpm.jumps import check_jump_points
-from keras_sd_interp.ddpm.pretrained import ddpm_timesteps, load_ddpm
+from keras_sd_interp.ddpm.pretrained import ASSET_DIR, ddpm_timesteps, load_ddpm
 from keras_sd_interp.ddpm.sampler import Sampler
 from keras_sd_interp.judge.judge import load_judge
 from keras_sd_interp.reports.ddpm import write_jump_betas, write_jump_chain
@@ -17,6 +17,8 @@ flags.DEFINE_multi_integer("seed", [0], "Seeds; one chain, one GIF and one strip
 flags.DEFINE_list("jumps", ["250", "200", "150", "100", "50"], "Training steps to jump from.")
 flags.DEFINE_float("max_jump_beta", 0.5, "Largest beta of a jump; sets how many jump steps.")
 flags.DEFINE_string("out_dir", "figures/ddpm", "Where the figures go.")
+flags.DEFINE_string("ddpm_dir", None, "Folder with a DDPM export (ddpm_unet.weights.h5 and "
+                    "ddpm_record.json, e.g. train_ddpm.py's --export_dir); default: the shipped one.")
 flags.DEFINE_integer("frame_every", 5, "Chain steps per GIF frame.")
 cli.check_int_list("jumps", 0)
 cli.check_float("max_jump_beta", 0, 1, exclusive_minimum=True)
@@ -27,10 +29,10 @@ cli.check_int("frame_every", 1)
 def main(argv):
     del argv
     try:
-        jump_points = check_jump_points(FLAGS.jumps, ddpm_timesteps())
+        jump_points = check_jump_points(FLAGS.jumps, ddpm_timesteps(FLAGS.ddpm_dir or ASSET_DIR))
     except ValueError as error:
         raise app.UsageError(f"--jumps={','.join(FLAGS.jumps)}: {error}") from error
-    model, train_betas, _ = load_ddpm()
+    model, train_betas, _ = load_ddpm(FLAGS.ddpm_dir or ASSET_DIR)
     sampler = Sampler(model, train_betas)
     judge = load_judge()
     write_jump_betas(train_betas, jump_points, FLAGS.max_jump_beta, FLAGS.out_dir)
