@@ -130,10 +130,46 @@ def test_presets_carry_the_thesis_settings():
 
 
 @pytest.fixture(scope="module")
-def random_unet():
+def random_pipe():
     from keras_sd_interp.models import load_pipeline
 
-    return load_pipeline("tiny", random_weights=True).diffusion_model
+    return load_pipeline("tiny", random_weights=True)
+
+
+@pytest.fixture(scope="module")
+def random_unet(random_pipe):
+    return random_pipe.diffusion_model
+
+
+def test_pixel_parametrization_is_the_encoder_of_the_image(random_pipe):
+    encoder = random_pipe.image_encoder
+    image = np.random.default_rng(0).uniform(-0.9, 0.9, (2, 32, 64, 1)).astype(np.float32)
+    param = Parametrization("pixel", image, encoder)
+    np.testing.assert_allclose(param.image().numpy(), image, atol=1e-5)   # starts at the image
+    np.testing.assert_allclose(param.latent().numpy(), encoder(image).numpy(), atol=1e-4)
+    with tf.GradientTape() as tape:
+        value = tf.reduce_sum(param.latent() ** 2)
+    grad = tape.gradient(value, param.variable)
+    assert grad.shape == image.shape and float(tf.reduce_max(tf.abs(grad))) > 0
+    with pytest.raises(ValueError, match="needs the VAE image encoder"):
+        Parametrization("pixel", image)
+    with pytest.raises(ValueError, match="has no image"):
+        Parametrization("direct", np.zeros((1, 8, 16, 4))).image()
+
+
+def test_visualize_through_the_vae_encoder(random_pipe, random_unet):
+    from keras_sd_interp.featureviz.loop import visualize
+
+    settings = VizSettings.preset("diffusion", param="pixel", steps=3, learning_rate=0.05)
+    objective = obj.channel("res_block_1", 3)
+    result = visualize(random_unet, objective, settings, 2, progress=False,
+                       encoder=random_pipe.image_encoder)
+    assert result.images.shape == (2, 32, 64, 1) and np.abs(result.images).max() <= 1.0
+    np.testing.assert_allclose(result.latents, random_pipe.image_encoder(result.images).numpy(),
+                               atol=1e-4)
+    assert not np.allclose(result.images, result.images[:, :1, :1])     # pixels moved
+    with pytest.raises(ValueError, match="needs encoder=pipe.image_encoder"):
+        visualize(random_unet, objective, settings, 1, progress=False)
 
 
 def test_visualize_items_are_independent_and_diffusion_runs(random_unet):

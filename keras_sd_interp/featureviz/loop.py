@@ -74,17 +74,23 @@ class VizSettings:
 @dataclasses.dataclass
 class VizResult:
     """latents (B, h, w, 4) clean final latents; objective (steps, B) values; step_seconds
-    (steps,) wall time of each step (the first includes tracing)."""
+    (steps,) wall time of each step (the first includes tracing); images (B, H, W, C) in
+    [-1, 1]: the optimized images of the pixel parametrization (None for the others)."""
 
     latents: np.ndarray
     objective: np.ndarray
     step_seconds: np.ndarray
+    images: np.ndarray = None
 
 
 def start_latents(settings, shape, batch_size):
-    """(batch_size,) + shape float32: one seeded draw repeated (as `featureviz.init`)."""
+    """(batch_size,) + shape float32: one seeded draw repeated (as `featureviz.init`). For the
+    pixel parametrization `shape` is the image's and the draw is lucent's: N(0, 0.01^2) around
+    mid-gray (0 in [-1, 1])."""
     rng = np.random.default_rng(settings.seed)
-    if settings.start == "paper":
+    if settings.param == "pixel":
+        one = 0.01 * rng.standard_normal((1,) + tuple(shape))
+    elif settings.start == "paper":
         one = rng.random((1,) + tuple(shape)) * 20 + 128
     elif settings.start == "normal":
         one = rng.standard_normal((1,) + tuple(shape))
@@ -142,7 +148,7 @@ def _build_step(unet, objective, settings, param, optimizer):
 
 
 def visualize(unet, objective, settings, batch_size, timesteps=None, context=None, start=None,
-              progress=True):
+              progress=True, encoder=None):
     """Optimizes `batch_size` latents for `objective` (per-item values, maximized).
 
     Args:
@@ -152,17 +158,27 @@ def visualize(unet, objective, settings, batch_size, timesteps=None, context=Non
         timesteps: None (settings.timestep for all), an int, or (B,) ints per item.
         context: (B or 1, tokens, width) text context; None: zeros (the paper's empty context).
         start: (B, h, w, 4) starting latents (e.g. a generated sample); None: settings.start.
+            With param="pixel": (B, H, W, C) starting images in [-1, 1].
+        encoder: param="pixel" only: the VAE image encoder (`pipe.image_encoder`).
     Returns:
         VizResult.
     """
     tf.random.set_seed(settings.seed)
     shape = tuple(unet.inputs[0].shape[1:])
+    if settings.param == "pixel":
+        if encoder is None:
+            raise ValueError("param='pixel' needs encoder=pipe.image_encoder (the VAE encoder "
+                             "that turns the optimized image into the U-Net's latent)")
+        if tuple(encoder.outputs[0].shape[1:]) != shape:
+            raise ValueError(f"the encoder gives latents {tuple(encoder.outputs[0].shape[1:])}, "
+                             f"the U-Net takes {shape}: build both at the same image size")
+        shape = tuple(encoder.inputs[0].shape[1:])
     if start is None:
         start = start_latents(settings, shape, batch_size)
     start = np.asarray(start, np.float32)
     if start.shape != (batch_size,) + shape:
         raise ValueError(f"start has shape {start.shape}; expected {(batch_size,) + shape}")
-    param = Parametrization(settings.param, start)
+    param = Parametrization(settings.param, start, encoder)
     optimizer = _optimizer(settings)
     step = _build_step(unet, objective, settings, param, optimizer)
     ts = np.broadcast_to(np.asarray(settings.timestep if timesteps is None else timesteps),
@@ -188,4 +204,5 @@ def visualize(unet, objective, settings, batch_size, timesteps=None, context=Non
     if not np.isfinite(latents).all():
         raise FloatingPointError(f"visualization diverged: non-finite latent; lower the "
                                  f"learning rate (now {settings.learning_rate})")
-    return VizResult(latents, np.stack(values), np.array(seconds))
+    images = param.image().numpy() if settings.param == "pixel" else None
+    return VizResult(latents, np.stack(values), np.array(seconds), images)

@@ -3,14 +3,17 @@
 `direct`: the variable is the latent (B, h, w, 4). `fourier`: the variable is a spectrum
 (2, B, 4, h, w//2+1) (real and imaginary parts) scaled by 1/f (lucent's `fft_image`, decay 1);
 the latent is its inverse real FFT, so a step moves low frequencies more. Both start from a
-given latent (e.g. N(0, 1) or a generated sample), exactly. A pixel image through the VAE
-encoder is not done here (see docs/feature_visualization_and_sae.md).
+given latent (e.g. N(0, 1) or a generated sample), exactly. `pixel`: the variable is an image
+before a tanh (B, H, W, C), and the latent is the VAE image encoder's output for tanh(variable)
+in [-1, 1] (`pipe.image_encoder`: the scaled posterior mean), so the optimizer moves pixels and
+every step also runs the encoder forward and backward.
 """
 
 import numpy as np
 import tensorflow as tf
 
-PARAMETRIZATIONS = ("direct", "fourier")
+PARAMETRIZATIONS = ("direct", "fourier", "pixel")
+PIXEL_CLIP = 0.999  # start images are clipped to +-this before atanh
 
 
 def spectrum_scale(h, w, decay_power=1.0):
@@ -24,14 +27,27 @@ def spectrum_scale(h, w, decay_power=1.0):
 
 
 class Parametrization:
-    """`variable` (a tf.Variable) and `latent()` -> (B, h, w, 4) float32."""
+    """`variable` (a tf.Variable) and `latent()` -> (B, h, w, 4) float32.
 
-    def __init__(self, kind, start):
+    Args:
+        kind: "direct", "fourier" or "pixel".
+        start: the start latent (B, h, w, 4); for "pixel" the start image (B, H, W, C) in
+            [-1, 1].
+        encoder: "pixel" only: the VAE image encoder, image (B, H, W, C) -> latent (B, h, w, 4).
+    """
+
+    def __init__(self, kind, start, encoder=None):
         if kind not in PARAMETRIZATIONS:
             raise ValueError(f"parametrization {kind!r} is not one of {PARAMETRIZATIONS}")
         start = np.asarray(start, np.float32)
         self.kind, self.shape = kind, start.shape
-        if kind == "direct":
+        if kind == "pixel":
+            if encoder is None:
+                raise ValueError("the pixel parametrization needs the VAE image encoder: pass "
+                                 "encoder=pipe.image_encoder")
+            self.encoder = encoder
+            self.variable = tf.Variable(np.arctanh(np.clip(start, -PIXEL_CLIP, PIXEL_CLIP)))
+        elif kind == "direct":
             self.variable = tf.Variable(start)
         else:
             _, h, w, _ = start.shape
@@ -39,8 +55,16 @@ class Parametrization:
             spec = np.fft.rfft2(np.transpose(start, (0, 3, 1, 2))) / spectrum_scale(h, w)
             self.variable = tf.Variable(np.stack([spec.real, spec.imag]).astype(np.float32))
 
+    def image(self):
+        """pixel: the image (B, H, W, C) in [-1, 1] that the encoder sees."""
+        if self.kind != "pixel":
+            raise ValueError(f"the {self.kind!r} parametrization has no image; use latent()")
+        return tf.tanh(self.variable)
+
     def latent(self):
         """(B, h, w, 4) float32."""
+        if self.kind == "pixel":
+            return self.encoder(self.image())
         if self.kind == "direct":
             return self.variable
         spec = tf.complex(self.variable[0] * self.scale, self.variable[1] * self.scale)

@@ -44,4 +44,4 @@ def build_decoder(height=32, width=64, latent_channels=4, scale=1.0):
 def build_image_encoder(vae_encoder, scale):
     """Image (batch, H, W, 1) -> scaled latent mean (batch, H/4, W/4, 4), keras-cv's convention."""
     mean, _ = vae_encoder.outputs
-    return keras.Model(vae_encoder.inputs, layers.Rescaling(scale)(mean), name="tiny_image_encoder")
+    return keras.Model(vae_encoder.inputs[0], layers.Rescaling(scale)(mean), name="tiny_image_encoder")
