@@ -128,7 +128,8 @@ def main(argv):
         settings = VizSettings.preset(base, **overrides, **typed)
         context = zeros if base == "paper" else empty
         result = visualize(unet, objective, settings, b, timesteps=peak_t, context=context,
-                           start=start)
+                           start=start,
+                           encoder=pipe.image_encoder if settings.param == "pixel" else None)
         mode = "paper" if base == "paper" else "corrected"
         images = decode_to_uint8(pipe.decoder, result.latents, mode)
         judge_t = np.full(b, 500) if base == "paper" else peak_t

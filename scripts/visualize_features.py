@@ -16,6 +16,8 @@ flags.DEFINE_list("channels", [], "Channels of --site to visualize (channel-mean
 flags.DEFINE_string("site", "spatial_transformer_8", "U-Net site (SAE latents: its SAE's).")
 flags.DEFINE_string("sae", "keras_sd_interp/assets/sae/tiny_st8.npz", "SAE weights.")
 flags.DEFINE_enum("preset", "diffusion", ["paper", "lucent", "diffusion"], "Preset.")
+flags.DEFINE_enum("param", None, ["direct", "fourier", "pixel"], "Override the preset's "
+                  "parametrization; pixel: an image through the VAE encoder (~1.1x the step).")
 flags.DEFINE_string("timestep", "peak", "'peak' or an integer 0..999.")
 flags.DEFINE_integer("steps", None, "Override the preset's step count.")
 flags.DEFINE_list("prompts", ["a bag and a boot", "a sneaker and a dress", "a coat and a shirt",
@@ -72,18 +74,21 @@ def main(argv):
         terms.append(obj.channel(FLAGS.site, c, batch=len(terms)))
         names.append(f"channel_{c}")
         ts.append(int(FLAGS.timestep))
-    overrides = {"seed": FLAGS.seed, **({"steps": FLAGS.steps} if FLAGS.steps else {})}
+    overrides = {"seed": FLAGS.seed, **({"steps": FLAGS.steps} if FLAGS.steps else {}),
+                 **({"param": FLAGS.param} if FLAGS.param else {})}
     settings = VizSettings.preset(FLAGS.preset, **overrides)
     b = len(terms)
     context = np.asarray(pipe.encode_prompts([""] * b), np.float32)
     if FLAGS.preset == "paper":
         context = np.zeros_like(context)
     result = visualize(pipe.diffusion_model, obj.batch_sum(terms), settings, b, timesteps=ts,
-                       context=context)
+                       context=context,
+                       encoder=pipe.image_encoder if settings.param == "pixel" else None)
     images = decode_to_uint8(pipe.decoder, result.latents,
                              "paper" if FLAGS.preset == "paper" else "corrected")
     for name, image in zip(names, images):
-        save_image(f"{FLAGS.output_dir}/{FLAGS.preset}_{name}.png", image)
+        suffix = f"_{FLAGS.param}" if FLAGS.param else ""
+        save_image(f"{FLAGS.output_dir}/{FLAGS.preset}{suffix}_{name}.png", image)
     save_json(f"{FLAGS.output_dir}/{FLAGS.preset}_record.json", {
         "items": names, "timesteps": ts, "preset": FLAGS.preset, "site": FLAGS.site,
         "objective_start": result.objective[0].tolist(),

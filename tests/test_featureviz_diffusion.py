@@ -172,6 +172,18 @@ def test_visualize_through_the_vae_encoder(random_pipe, random_unet):
         visualize(random_unet, objective, settings, 1, progress=False)
 
 
+def test_pixel_shape_of_fixed_and_open_encoders(random_pipe):
+    from keras_cv.src.models.stable_diffusion.image_encoder import ImageEncoder
+
+    from keras_sd_interp.featureviz.loop import pixel_shape
+
+    assert pixel_shape(random_pipe.image_encoder, (8, 16, 4)) == (32, 64, 1)
+    with pytest.raises(ValueError, match="build both at the same image size"):
+        pixel_shape(random_pipe.image_encoder, (16, 16, 4))
+    # keras-cv's SD encoder is built at (None, None, 3): its factor 8 comes from a probe
+    assert pixel_shape(ImageEncoder(download_weights=False), (32, 32, 4)) == (256, 256, 3)
+
+
 def test_visualize_items_are_independent_and_diffusion_runs(random_unet):
     from keras_sd_interp.featureviz.loop import visualize
 

@@ -147,6 +147,21 @@ def _build_step(unet, objective, settings, param, optimizer):
     return step
 
 
+def pixel_shape(encoder, latent_shape):
+    """The image shape (H, W, C) that `encoder` turns into latents of `latent_shape` (h, w, 4).
+    Works for encoders built at a fixed size (tiny) and at (None, None, 3) (keras-cv's)."""
+    h, w, _ = latent_shape
+    height, width, channels = encoder.inputs[0].shape[1:]
+    if height is None or width is None:   # a symbolic probe gives the encoder's factor
+        factor = 64 // encoder.compute_output_shape((1, 64, 64, channels))[1]
+        return (h * factor, w * factor, channels)
+    latent = tuple(encoder.outputs[0].shape[1:3])
+    if latent != (h, w):
+        raise ValueError(f"the encoder turns {(height, width)} images into {latent} latents, "
+                         f"the U-Net takes {(h, w)}: build both at the same image size")
+    return (height, width, channels)
+
+
 def visualize(unet, objective, settings, batch_size, timesteps=None, context=None, start=None,
               progress=True, encoder=None):
     """Optimizes `batch_size` latents for `objective` (per-item values, maximized).
@@ -169,10 +184,7 @@ def visualize(unet, objective, settings, batch_size, timesteps=None, context=Non
         if encoder is None:
             raise ValueError("param='pixel' needs encoder=pipe.image_encoder (the VAE encoder "
                              "that turns the optimized image into the U-Net's latent)")
-        if tuple(encoder.outputs[0].shape[1:]) != shape:
-            raise ValueError(f"the encoder gives latents {tuple(encoder.outputs[0].shape[1:])}, "
-                             f"the U-Net takes {shape}: build both at the same image size")
-        shape = tuple(encoder.inputs[0].shape[1:])
+        shape = pixel_shape(encoder, shape)
     if start is None:
         start = start_latents(settings, shape, batch_size)
     start = np.asarray(start, np.float32)
