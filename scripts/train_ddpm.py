@@ -20,6 +20,8 @@ flags.DEFINE_integer("timesteps", 300, "Diffusion steps T.")
 flags.DEFINE_enum("schedule", "linear", ["linear", "cosine", "quadratic", "sigmoid"], "Beta schedule.")
 flags.DEFINE_integer("dim", 16, "Base channels of the U-Net.")
 flags.DEFINE_integer("seed", 0, "Seed for weights, shuffling, timesteps and noise.")
+flags.DEFINE_float("ema_decay", 0.999, "Per-step decay of the weights' moving average (what "
+                   "is exported); 0 exports the last weights.")
 flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch (default: the whole set).")
 flags.DEFINE_float("max_minutes", None, "Stop before an epoch that would end past this many minutes.")
 flags.DEFINE_string("export_dir", ASSET_DIR, "Where the float16 weights and record are written "
@@ -45,7 +47,8 @@ def main(argv):
                learning_rate=FLAGS.learning_rate, timesteps=FLAGS.timesteps,
                schedule=FLAGS.schedule, dim=FLAGS.dim, seed=FLAGS.seed,
                max_minutes=FLAGS.max_minutes,
-               max_steps_per_epoch=FLAGS.steps_per_epoch, data_dir=FLAGS.data_dir)
+               max_steps_per_epoch=FLAGS.steps_per_epoch, data_dir=FLAGS.data_dir,
+               ema_decay=FLAGS.ema_decay)
     if FLAGS.export_dir:
         record = export_checkpoint(FLAGS.checkpoint_dir, FLAGS.export_dir, extra_record={
             "last_command": " ".join(["python"] + sys.argv),

@@ -8,6 +8,7 @@ import pytest
 
 from keras_sd_interp.ddpm.pretrained import load_ddpm
 from keras_sd_interp.ddpm.sampler import Sampler
+from keras_sd_interp.ddpm.unet import build_unet
 from keras_sd_interp.training.ddpm import export_checkpoint, train_ddpm
 from test_fashion_mnist import write_idx  # tests/ is on sys.path under pytest
 
@@ -25,7 +26,8 @@ def test_training_writes_a_checkpoint_each_epoch_and_resumes(tiny_idx_dir, tmp_p
     options = dict(batch_size=16, timesteps=50, dim=8, seed=0, data_dir=tiny_idx_dir, jit_compile=False)
     _, state = train_ddpm(checkpoint_dir, epochs=1, **options)
     assert state["epochs_done"] == 1 and len(state["epoch_loss"]) == 1
-    assert sorted(os.listdir(checkpoint_dir)) == ["model.weights.h5", "optimizer.npz", "state.json"]
+    assert sorted(os.listdir(checkpoint_dir)) == ["ema.weights.h5", "model.weights.h5",
+                                                  "optimizer.npz", "state.json"]
     model, state = train_ddpm(checkpoint_dir, epochs=2, **options)  # A rerun: one more epoch only.
     with open(os.path.join(checkpoint_dir, "state.json")) as f:
         saved = json.load(f)
@@ -33,12 +35,45 @@ def test_training_writes_a_checkpoint_each_epoch_and_resumes(tiny_idx_dir, tmp_p
     assert all(np.isfinite(saved["epoch_loss"]))
     with pytest.raises(ValueError, match="was made with"):
         train_ddpm(checkpoint_dir, epochs=3, **{**options, "dim": 16})
-    # Exporting ships float16 weights that load back within float16 rounding.
+    # Exporting ships the moving average as float16 weights that load back within rounding.
     export_checkpoint(checkpoint_dir, str(tmp_path / "asset"), {"command": "test"})
     shipped, betas, record = load_ddpm(str(tmp_path / "asset"))
     assert len(betas) == 50 and record["command"] == "test" and record["epochs_done"] == 2
-    for ours, theirs in zip(model.get_weights(), shipped.get_weights()):
+    assert record["exported_weights"] == "ema" and record["ema_from_epoch"] == 0
+    average = build_unet(dim=8)
+    average.load_weights(os.path.join(checkpoint_dir, "ema.weights.h5"))
+    for ours, theirs in zip(average.get_weights(), shipped.get_weights()):
         np.testing.assert_allclose(theirs, ours, rtol=1e-3, atol=1e-4)
+    assert not all(np.allclose(a, w) for a, w in zip(average.get_weights(), model.get_weights()))
+
+
+def test_moving_average_step_by_hand(tiny_idx_dir, tmp_path):
+    """One step: ema' = decay * ema + (1 - decay) * w' for every weight; a checkpoint made
+    before the average existed resumes with it started from its weights."""
+    import tensorflow as tf
+
+    from keras_sd_interp.ddpm.schedules import get_schedule
+    from keras_sd_interp.ddpm.diffusion import schedule_constants
+    from keras_sd_interp.training.ddpm import make_train_step
+
+    model, average = build_unet(dim=8), build_unet(dim=8)
+    before = [w.copy() for w in average.get_weights()]
+    optimizer = tf.keras.optimizers.Adam(1e-3)
+    step = make_train_step(model, optimizer,
+                           schedule_constants(get_schedule("linear", 50))["alphas_cumprod"],
+                           tf.random.Generator.from_seed(0), jit_compile=False,
+                           ema_model=average, ema_decay=0.9)
+    step(tf.zeros((2, 28, 28, 1)))
+    for old, new, weight in zip(before, average.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(new, 0.9 * old + 0.1 * weight, rtol=1e-5, atol=1e-6)
+
+    checkpoint_dir = str(tmp_path / "old")
+    options = dict(batch_size=16, timesteps=50, dim=8, seed=0, data_dir=tiny_idx_dir,
+                   jit_compile=False)
+    train_ddpm(checkpoint_dir, epochs=1, **options)
+    os.remove(os.path.join(checkpoint_dir, "ema.weights.h5"))     # an older checkpoint
+    _, state = train_ddpm(checkpoint_dir, epochs=2, **options)
+    assert state["ema_from_epoch"] == 1 and state["epochs_done"] == 2
 
 
 def test_shipped_ddpm_loads_and_its_noise_prediction_beats_zero():
