@@ -9,8 +9,8 @@ import time
 
 from absl import app, flags
 
-from keras_sd_interp.ddpm.pretrained import ASSET_DIR, load_ddpm
-from keras_sd_interp.ddpm.sampler import Sampler
+from keras_sd_interp.ddpm.pretrained import ASSET_DIR, load_ddpm_sampler
+from keras_sd_interp.ddpm.prior import STARTS
 from keras_sd_interp.judge.judge import load_judge
 from keras_sd_interp.reports.ddpm import (
     generate_eval_batches,
@@ -30,13 +30,16 @@ flags.DEFINE_string("out_dir", "figures/ddpm", "Where the JSON and the figures g
 flags.DEFINE_string("ddpm_dir", None, "Folder with a DDPM export (ddpm_unet.weights.h5 and "
                     "ddpm_record.json, e.g. train_ddpm.py's --export_dir); default: the shipped one.")
 
+flags.DEFINE_enum("start", "matched", STARTS, "The chains' first image: matched to the forward "
+                  "process's last step, or N(0, I) (standard, the example's). See docs/ddpm.md.")
+
 
 def main(argv):
     del argv
     started = time.time()
     if not FLAGS.score_only:
-        model, train_betas, _ = load_ddpm(FLAGS.ddpm_dir or ASSET_DIR)
-        generate_eval_batches(Sampler(model, train_betas), FLAGS.cache_dir, FLAGS.num_samples,
+        sampler, _ = load_ddpm_sampler(FLAGS.ddpm_dir or ASSET_DIR, FLAGS.start)
+        generate_eval_batches(sampler, FLAGS.cache_dir, FLAGS.num_samples,
                               FLAGS.batch_size, max_jump_beta=FLAGS.max_jump_beta, seed=FLAGS.seed)
         print(f"generated (or found) all batches in {time.time() - started:.0f} s")
     if FLAGS.generate_only:

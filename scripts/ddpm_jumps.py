@@ -7,8 +7,8 @@ from absl import app, flags
 
 from keras_sd_interp import cli
 from keras_sd_interp.ddpm.jumps import check_jump_points
-from keras_sd_interp.ddpm.pretrained import ASSET_DIR, ddpm_timesteps, load_ddpm
-from keras_sd_interp.ddpm.sampler import Sampler
+from keras_sd_interp.ddpm.pretrained import ASSET_DIR, ddpm_timesteps, load_ddpm_sampler
+from keras_sd_interp.ddpm.prior import STARTS
 from keras_sd_interp.judge.judge import load_judge
 from keras_sd_interp.reports.ddpm import write_jump_betas, write_jump_chain
 
@@ -20,6 +20,9 @@ flags.DEFINE_string("out_dir", "figures/ddpm", "Where the figures go.")
 flags.DEFINE_string("ddpm_dir", None, "Folder with a DDPM export (ddpm_unet.weights.h5 and "
                     "ddpm_record.json, e.g. train_ddpm.py's --export_dir); default: the shipped one.")
 flags.DEFINE_integer("frame_every", 5, "Chain steps per GIF frame.")
+flags.DEFINE_enum("start", "matched", STARTS, "The chain's first image: a Gaussian matching the "
+                  "forward process's last step (matched), or N(0, I) as in the annotated-diffusion "
+                  "example and the course milestone (standard). See docs/ddpm.md.")
 cli.check_int_list("jumps", 0)
 cli.check_float("max_jump_beta", 0, 1, exclusive_minimum=True)
 cli.check_out_dir("out_dir")
@@ -32,10 +35,9 @@ def main(argv):
         jump_points = check_jump_points(FLAGS.jumps, ddpm_timesteps(FLAGS.ddpm_dir or ASSET_DIR))
     except ValueError as error:
         raise app.UsageError(f"--jumps={','.join(FLAGS.jumps)}: {error}") from error
-    model, train_betas, _ = load_ddpm(FLAGS.ddpm_dir or ASSET_DIR)
-    sampler = Sampler(model, train_betas)
+    sampler, _ = load_ddpm_sampler(FLAGS.ddpm_dir or ASSET_DIR, FLAGS.start)
     judge = load_judge()
-    write_jump_betas(train_betas, jump_points, FLAGS.max_jump_beta, FLAGS.out_dir)
+    write_jump_betas(sampler.train_betas, jump_points, FLAGS.max_jump_beta, FLAGS.out_dir)
     for seed in FLAGS.seed:
         final_name = write_jump_chain(sampler, judge, seed, jump_points, FLAGS.max_jump_beta,
                                       FLAGS.out_dir, FLAGS.frame_every)

@@ -50,10 +50,12 @@ def main(argv):
                max_steps_per_epoch=FLAGS.steps_per_epoch, data_dir=FLAGS.data_dir,
                ema_decay=FLAGS.ema_decay)
     if FLAGS.export_dir:
-        record = export_checkpoint(FLAGS.checkpoint_dir, FLAGS.export_dir, extra_record={
+        extra_record = {
             "last_command": " ".join(["python"] + sys.argv),
             "data": "real Fashion-MNIST training set (60,000 images) via keras_sd_interp.data",
-        })
+        }
+        record = export_checkpoint(FLAGS.checkpoint_dir, FLAGS.export_dir, extra_record,
+                                   data_dir=FLAGS.data_dir)
         print(f"exported epoch {record['epochs_done']} to {FLAGS.export_dir}")
 
 

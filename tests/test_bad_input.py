@@ -125,7 +125,7 @@ def test_ddpm_jumps_flags(args, expected):
 
 def test_ddpm_jumps_checks_jump_range_before_loading(monkeypatch):
     with script("ddpm_jumps") as module:
-        monkeypatch.setattr(module, "load_ddpm", lambda: pytest.fail("model loaded"))
+        monkeypatch.setattr(module, "load_ddpm_sampler", lambda *a: pytest.fail("model loaded"))
         parse("--jumps=250,999")
         with pytest.raises(app.UsageError, match=r"--jumps=250,999: jump points \[999\] are "
                                                  r"invalid: .* in 0\.\.299"):

@@ -3,6 +3,7 @@
 import os
 
 import numpy as np
+import pytest
 
 from keras_sd_interp.ddpm.jumps import agreement_with_final
 from keras_sd_interp.ddpm.sampler import Sampler
@@ -22,7 +23,16 @@ def test_generate_caches_batches_resumes_and_an_oracle_agrees_everywhere(tmp_pat
     generate_eval_batches(sampler, cache, num_samples=6, batch_size=3, jump_points=[59, 30, 5])
     assert os.path.getmtime(os.path.join(cache, "batch001.npz")) == stamp  # skipped, not redone
 
+    # A rerun with another start refuses to mix its samples into this cache.
+    from keras_sd_interp.ddpm.prior import MatchedStart
+    matched = Sampler(sampler.model, betas, jit_compile=False,
+                      start=MatchedStart(np.zeros(784), np.eye(784), 0.05))
+    with pytest.raises(ValueError, match=r"batch000.npz was drawn with start='standard', this run "
+                                         r"asks for 'matched'"):
+        generate_eval_batches(matched, cache, num_samples=6, batch_size=3, jump_points=[59, 30, 5])
+
     arrays = load_eval_arrays(cache)
+    assert str(arrays["start"]) == "standard"
     assert arrays["samples"].shape == (6, 28, 28, 1)
     assert arrays["jump_points"].tolist() == [59, 30, 5] and arrays["x_t"].shape == (3, 3, 28, 28, 1)
     # With the true noise the standard chain ends exactly at x0. A jump feeds the oracle the

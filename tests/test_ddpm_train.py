@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from keras_sd_interp.ddpm.pretrained import load_ddpm
+from keras_sd_interp.ddpm.pretrained import load_ddpm, load_ddpm_sampler
 from keras_sd_interp.ddpm.sampler import Sampler
 from keras_sd_interp.ddpm.unet import build_unet
 from keras_sd_interp.training.ddpm import export_checkpoint, train_ddpm
@@ -39,8 +39,16 @@ def test_training_writes_a_checkpoint_each_epoch_and_resumes(tiny_idx_dir, tmp_p
     with pytest.raises(ValueError, match="was made with"):
         train_ddpm(checkpoint_dir, epochs=3, **{**options, "dim": 16})
     # Exporting ships the moving average as float16 weights that load back within rounding.
-    export_checkpoint(checkpoint_dir, str(tmp_path / "asset"), {"command": "test"})
+    export_checkpoint(checkpoint_dir, str(tmp_path / "asset"), {"command": "test"},
+                      data_dir=tiny_idx_dir)
     shipped, betas, record = load_ddpm(str(tmp_path / "asset"))
+    # The export carries the 32 training images' moments (float16) for the matched start.
+    with np.load(str(tmp_path / "asset" / "ddpm_data_moments.npz")) as moments:
+        assert moments["mean"].shape == (784,) and moments["covariance"].shape == (784, 784)
+        images = np.fromfile(os.path.join(tiny_idx_dir, "train-images-idx3-ubyte"), np.uint8)[16:]
+        mean = (images.reshape(32, 28, 28) / 127.5 - 1.0)
+        mean = (mean + mean[:, :, ::-1]).mean(axis=0).ravel() / 2
+        np.testing.assert_allclose(moments["mean"], mean, atol=2e-3)
     assert len(betas) == 50 and record["command"] == "test" and record["epochs_done"] == 2
     assert record["exported_weights"] == "ema" and record["ema_from_epoch"] == 1
     average = build_unet(dim=8)
@@ -95,3 +103,22 @@ def test_shipped_ddpm_loads_and_its_noise_prediction_beats_zero():
 def test_missing_ddpm_asset_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="DDPM record"):
         load_ddpm(str(tmp_path))
+    with pytest.raises(ValueError, match=r"start='zero' is not one of \('matched', 'standard'\)"):
+        load_ddpm_sampler(start="zero")
+
+
+def test_shipped_ddpm_starts_where_its_training_ended():
+    """The matched start's first images have the mean and spread of q(x_{T-1}) on real data."""
+    from keras_sd_interp.data import load_fashion_mnist
+    from keras_sd_interp.data.fashion_mnist import to_model_range
+
+    sampler, _ = load_ddpm_sampler(jit_compile=False)
+    standard, _ = load_ddpm_sampler(start="standard", jit_compile=False)
+    assert (sampler.start_name, standard.start_name) == ("matched", "standard")
+    alpha_bar = np.prod(1.0 - sampler.train_betas)
+    images, _ = load_fashion_mnist("train")
+    target = np.sqrt(alpha_bar) * to_model_range(images[:2000]).mean(axis=0)
+    start = sampler.initial_noise(2000, seed=0)
+    assert np.abs(start.mean(axis=0) - target).max() < 0.1  # per pixel, 2,000 draws
+    np.testing.assert_allclose(start.mean(), target.mean(), atol=0.01)  # about -0.095
+    assert abs(standard.initial_noise(2000, seed=0).mean() - target.mean()) > 0.08

@@ -13,6 +13,9 @@ model_timesteps = 0..T-1 this is exactly the DDPM sampler of Ho et al. For anoth
 the model still needs a training timestep at each step; by default it gets the training step
 whose a-bar is nearest the schedule's a-bar there (for the training schedule, i itself).
 
+The chain's first image x_{m-1} is N(0, I) noise, or that noise mapped through `start` (e.g.
+`ddpm.prior.MatchedStart`, a Gaussian matching what the model saw at that step).
+
 The noise z of step i is `tf.random.stateless_normal(seed=[seed, i])`, so a chain restarted
 from x_t with the training betas[:t + 1] reproduces the rest of the standard chain exactly.
 """
@@ -59,15 +62,23 @@ class Sampler:
     train_betas: the schedule the model was trained with (T,), used to pick model timesteps.
     The loop is traced once per batch shape and works for schedules of any length.
     jit_compile=False keeps the step a plain graph (faster to trace: tests use it).
+    start: None (the chain starts from N(0, I)) or a function mapping that noise (B, H, W, C)
+    to the chain's first image, e.g. `ddpm.prior.MatchedStart`.
     """
 
-    def __init__(self, model, train_betas, jit_compile=True):
+    def __init__(self, model, train_betas, jit_compile=True, start=None):
         self.model = model
         self.train_betas = check_betas(train_betas)
+        self.start = start
         # One XLA-compiled step (model + update) inside one compiled loop over the schedule.
         # XLA makes the U-Net's forward pass ~1.4x faster here; compiling costs seconds per shape.
         self._step = tf.function(self._denoise_step, jit_compile=jit_compile, reduce_retracing=True)
         self._chain = tf.function(self._chain_loop, reduce_retracing=True)
+
+    @property
+    def start_name(self):
+        """"standard" (N(0, I)) or the start's `name`, e.g. "matched"."""
+        return "standard" if self.start is None else getattr(self.start, "name", type(self.start).__name__)
 
     @property
     def num_timesteps(self):
@@ -122,11 +133,13 @@ class Sampler:
         return out
 
     def initial_noise(self, batch_size, seed, image_shape=(28, 28, 1)):
-        """The starting x_{T-1} ~ N(0, I) for `seed`: (batch_size, *image_shape) float32."""
-        return step_noise((batch_size, *image_shape), seed, -1).numpy()
+        """The chain's first image x_{T-1} for `seed`: N(0, I) noise, mapped through `start` when
+        the sampler has one. Returns (batch_size, *image_shape) float32."""
+        noise = step_noise((batch_size, *image_shape), seed, -1).numpy()
+        return noise if self.start is None else self.start(noise)
 
     def sample(self, batch_size, seed=0, record=False):
-        """The standard DDPM chain from pure noise under the training schedule (see `sample_from`)."""
+        """The standard DDPM chain from `initial_noise` under the training schedule (see `sample_from`)."""
         x_start = self.initial_noise(batch_size, seed)
         return self.sample_from(x_start, self.train_betas, np.arange(self.num_timesteps), seed, record)
 

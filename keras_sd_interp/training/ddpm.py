@@ -20,7 +20,14 @@ from tqdm import tqdm
 
 from keras_sd_interp.data.fashion_mnist import load_fashion_mnist, to_model_range
 from keras_sd_interp.ddpm.diffusion import q_sample, schedule_constants
-from keras_sd_interp.ddpm.pretrained import ASSET_DIR, ASSET_RECORD, ASSET_WEIGHTS, read_json
+from keras_sd_interp.ddpm.pretrained import (
+    ASSET_DIR,
+    ASSET_MOMENTS,
+    ASSET_RECORD,
+    ASSET_WEIGHTS,
+    read_json,
+)
+from keras_sd_interp.ddpm.prior import data_moments
 from keras_sd_interp.ddpm.schedules import get_schedule
 from keras_sd_interp.ddpm.unet import build_unet
 from keras_sd_interp.io import atomic_path, save_json
@@ -207,10 +214,20 @@ def train_ddpm(
     return model, state
 
 
-def export_checkpoint(checkpoint_dir, out_dir=ASSET_DIR, extra_record=None):
+def save_data_moments(path, images):
+    """Writes `ddpm.prior.data_moments(images)` to `path` (.npz) as float16: 1.2 MB for 28x28
+    images. The rounding does not matter to the start's Cholesky factor, whose matrix has every
+    eigenvalue >= 1 - a-bar."""
+    mean, covariance = data_moments(images)
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, mean=mean.astype(np.float16), covariance=covariance.astype(np.float16))
+
+
+def export_checkpoint(checkpoint_dir, out_dir=ASSET_DIR, extra_record=None, data_dir=None):
     """Writes a checkpoint's weights as float16 `ddpm_unet.weights.h5` plus `ddpm_record.json`
     (what `ddpm.pretrained.load_ddpm` loads): the moving average when the checkpoint has one,
-    else the raw weights (`record["exported_weights"]` says which).
+    else the raw weights (`record["exported_weights"]` says which). Also writes the training
+    images' mean and covariance, `ddpm_data_moments.npz`, which the matched start needs.
 
     Returns the record dict (training settings, losses, times, and `extra_record`).
     """
@@ -226,6 +243,8 @@ def export_checkpoint(checkpoint_dir, out_dir=ASSET_DIR, extra_record=None):
         raise ValueError(f"the checkpoint in {checkpoint_dir} has non-finite weights ({bad[:3]}"
                          f"{', ...' if len(bad) > 3 else ''}): not exporting it over {out_dir}")
     save_float16_weights(model, os.path.join(out_dir, ASSET_WEIGHTS))
+    images, _ = load_fashion_mnist("train", data_dir=data_dir)
+    save_data_moments(os.path.join(out_dir, ASSET_MOMENTS), to_model_range(images))
     record = {**state, "exported_weights": exported, **(extra_record or {})}
     save_json(os.path.join(out_dir, ASSET_RECORD), record)
     return record
