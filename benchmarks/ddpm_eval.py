@@ -32,13 +32,15 @@ flags.DEFINE_string("ddpm_dir", None, "Folder with a DDPM export (ddpm_unet.weig
 
 flags.DEFINE_enum("start", "matched", STARTS, "The chains' first image: matched to the forward "
                   "process's last step, or N(0, I) (standard, the example's). See docs/ddpm.md.")
+flags.DEFINE_bool("clip_x0", False, "Clip each predicted clean image to [-1, 1] as Ho et al.'s "
+                  "sampler does (measured: no better here; docs/ddpm.md).")
 
 
 def main(argv):
     del argv
     started = time.time()
     if not FLAGS.score_only:
-        sampler, _ = load_ddpm_sampler(FLAGS.ddpm_dir or ASSET_DIR, FLAGS.start)
+        sampler, _ = load_ddpm_sampler(FLAGS.ddpm_dir or ASSET_DIR, FLAGS.start, FLAGS.clip_x0)
         generate_eval_batches(sampler, FLAGS.cache_dir, FLAGS.num_samples,
                               FLAGS.batch_size, max_jump_beta=FLAGS.max_jump_beta, seed=FLAGS.seed)
         print(f"generated (or found) all batches in {time.time() - started:.0f} s")

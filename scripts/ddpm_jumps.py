@@ -23,6 +23,8 @@ flags.DEFINE_integer("frame_every", 5, "Chain steps per GIF frame.")
 flags.DEFINE_enum("start", "matched", STARTS, "The chain's first image: a Gaussian matching the "
                   "forward process's last step (matched), or N(0, I) as in the annotated-diffusion "
                   "example and the course milestone (standard). See docs/ddpm.md.")
+flags.DEFINE_bool("clip_x0", False, "Clip each predicted clean image to [-1, 1] as Ho et al.'s "
+                  "sampler does (measured: no better here; docs/ddpm.md).")
 cli.check_int_list("jumps", 0)
 cli.check_float("max_jump_beta", 0, 1, exclusive_minimum=True)
 cli.check_out_dir("out_dir")
@@ -35,7 +37,7 @@ def main(argv):
         jump_points = check_jump_points(FLAGS.jumps, ddpm_timesteps(FLAGS.ddpm_dir or ASSET_DIR))
     except ValueError as error:
         raise app.UsageError(f"--jumps={','.join(FLAGS.jumps)}: {error}") from error
-    sampler, _ = load_ddpm_sampler(FLAGS.ddpm_dir or ASSET_DIR, FLAGS.start)
+    sampler, _ = load_ddpm_sampler(FLAGS.ddpm_dir or ASSET_DIR, FLAGS.start, FLAGS.clip_x0)
     judge = load_judge()
     write_jump_betas(sampler.train_betas, jump_points, FLAGS.max_jump_beta, FLAGS.out_dir)
     for seed in FLAGS.seed:

@@ -95,6 +95,29 @@ def test_oracle_noise_recovers_x0_under_any_schedule(schedule):
     np.testing.assert_allclose(out["x0_hat"][0], x0, atol=2e-4)
 
 
+def test_clipped_step_is_the_posterior_mean_and_changes_only_out_of_range_predictions():
+    from keras_sd_interp.ddpm.sampler import reverse_step
+
+    rng = np.random.default_rng(6)
+    x = tf.constant(rng.normal(size=(2, 28, 28, 1)), tf.float32)
+    eps = tf.constant(rng.normal(size=(2, 28, 28, 1)) * 0.2, tf.float32)
+    noise = tf.zeros_like(x)
+    # At a-bar 0.9 these predictions stay inside [-1, 1]: clipping gives the same step.
+    args = (0.01, 0.9, 0.9 / 0.99, noise)
+    x0_in = reverse_step(x * 0.2, eps, *args)[1].numpy()
+    assert np.abs(x0_in).max() < 1.0
+    np.testing.assert_allclose(reverse_step(x * 0.2, eps, *args, clip_x0=True)[0],
+                               reverse_step(x * 0.2, eps, *args)[0], atol=1e-6)
+    # Large x: x0_hat leaves [-1, 1]; the clipped step is q's mean given the clipped prediction.
+    step, x0_hat = reverse_step(x * 3.0, eps, *args, clip_x0=True)
+    assert np.abs(x0_hat.numpy()).max() == 1.0
+    beta, alpha_bar, alpha_bar_prev = 0.01, 0.9, 0.9 / 0.99
+    expected = (np.sqrt(alpha_bar_prev) * beta * x0_hat.numpy()
+                + np.sqrt(1 - beta) * (1 - alpha_bar_prev) * (x * 3.0).numpy()) / (1 - alpha_bar)
+    np.testing.assert_allclose(step, expected, atol=1e-5)
+    assert np.abs(step - reverse_step(x * 3.0, eps, *args)[0]).max() > 0.01
+
+
 def test_sampler_rejects_bad_inputs(small_unet):
     sampler = Sampler(small_unet, get_schedule("linear", 300), jit_compile=False)
     x = np.zeros((1, 28, 28, 1), np.float32)

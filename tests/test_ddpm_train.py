@@ -34,7 +34,7 @@ def test_training_writes_a_checkpoint_each_epoch_and_resumes(tiny_idx_dir, tmp_p
     assert state["ema_from_epoch"] == 1
     with open(os.path.join(checkpoint_dir, "state.json")) as f:
         saved = json.load(f)
-    assert saved["epochs_done"] == 2 and len(saved["epoch_loss"]) == 2
+    assert saved["epochs_done"] == 2 and len(saved["epoch_loss"]) == 2 and saved["settings"]["epochs"] == 2
     assert all(np.isfinite(saved["epoch_loss"]))
     with pytest.raises(ValueError, match="was made with"):
         train_ddpm(checkpoint_dir, epochs=3, **{**options, "dim": 16})

@@ -23,16 +23,15 @@ def default_jump_points(sampler):
 def eval_batch(sampler, index, batch_size=200, jump_points=None, max_jump_beta=0.5, seed=0):
     """Batch `index` of the evaluation samples (seed + index), a dict of arrays. Batch 0 also
     runs the jumps, so the jump experiment covers `batch_size` chains; the others hold only
-    "final" (batch_size, 28, 28, 1). Every batch also holds "start", the sampler's start."""
+    "final" (batch_size, 28, 28, 1). Every batch also holds the sampler's `settings`."""
+    settings = {key: np.asarray(value) for key, value in sampler.settings.items()}
     if index == 0:
         jump_points = jump_points or default_jump_points(sampler)
         experiment = run_jump_experiment(sampler, batch_size, seed, jump_points, max_jump_beta)
         arrays = {key: experiment[key] for key in EXPERIMENT_KEYS}
-        arrays.update(max_jump_beta=np.float64(max_jump_beta), seed=np.int64(seed),
-                      start=np.str_(sampler.start_name))
+        arrays.update(max_jump_beta=np.float64(max_jump_beta), seed=np.int64(seed), **settings)
         return arrays
-    return {"final": sampler.sample(batch_size, seed=seed + index)["final"],
-            "start": np.str_(sampler.start_name)}
+    return {"final": sampler.sample(batch_size, seed=seed + index)["final"], **settings}
 
 
 def eval_arrays(batches):
@@ -60,6 +59,7 @@ def score_eval_arrays(judge, arrays, floor_seed=0):
     results = {
         "num_samples": int(len(samples)),
         "start": str(arrays.get("start", "standard")),
+        "clip_x0": bool(arrays.get("clip_x0", False)),
         "frechet_judge_distance_samples_vs_test": frechet_distance_from_features(
             penultimate_features(judge, samples), test_features),
         "frechet_judge_distance_train_subset_vs_test": frechet_distance_from_features(

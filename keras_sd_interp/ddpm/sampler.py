@@ -44,13 +44,20 @@ def step_noise(shape, seed, step):
     return tf.random.stateless_normal(shape, seed=seeds, alg="philox")
 
 
-def reverse_step(x, eps, beta, alpha_bar, alpha_bar_prev, noise):
+def reverse_step(x, eps, beta, alpha_bar, alpha_bar_prev, noise, clip_x0=False):
     """One DDPM reverse step (see the module docstring). Returns (x_{i-1}, x0_hat_i).
 
     x, eps, noise: (B, H, W, C); beta, alpha_bar (a-bar_i), alpha_bar_prev (a-bar_{i-1}): scalars.
+    clip_x0: clip x0_hat to [-1, 1] and take the mean of q(x_{i-1} | x_i, x0_hat), as Ho et al.'s
+    released sampler does (`clip_denoised=True`); without clipping that mean equals the eps form.
     """
     x0_hat = (x - tf.sqrt(1.0 - alpha_bar) * eps) / tf.sqrt(alpha_bar)
-    mean = (x - beta / tf.sqrt(1.0 - alpha_bar) * eps) / tf.sqrt(1.0 - beta)
+    if clip_x0:
+        x0_hat = tf.clip_by_value(x0_hat, -1.0, 1.0)
+        mean = (tf.sqrt(alpha_bar_prev) * beta * x0_hat
+                + tf.sqrt(1.0 - beta) * (1.0 - alpha_bar_prev) * x) / (1.0 - alpha_bar)
+    else:
+        mean = (x - beta / tf.sqrt(1.0 - alpha_bar) * eps) / tf.sqrt(1.0 - beta)
     posterior_variance = beta * (1.0 - alpha_bar_prev) / (1.0 - alpha_bar)
     return mean + tf.sqrt(posterior_variance) * noise, x0_hat
 
@@ -64,12 +71,14 @@ class Sampler:
     jit_compile=False keeps the step a plain graph (faster to trace: tests use it).
     start: None (the chain starts from N(0, I)) or a function mapping that noise (B, H, W, C)
     to the chain's first image, e.g. `ddpm.prior.MatchedStart`.
+    clip_x0: clip each predicted clean image to [-1, 1] (see `reverse_step`).
     """
 
-    def __init__(self, model, train_betas, jit_compile=True, start=None):
+    def __init__(self, model, train_betas, jit_compile=True, start=None, clip_x0=False):
         self.model = model
         self.train_betas = check_betas(train_betas)
         self.start = start
+        self.clip_x0 = clip_x0
         # One XLA-compiled step (model + update) inside one compiled loop over the schedule.
         # XLA makes the U-Net's forward pass ~1.4x faster here; compiling costs seconds per shape.
         self._step = tf.function(self._denoise_step, jit_compile=jit_compile, reduce_retracing=True)
@@ -81,12 +90,17 @@ class Sampler:
         return "standard" if self.start is None else getattr(self.start, "name", type(self.start).__name__)
 
     @property
+    def settings(self):
+        """What decides the chain besides the model and seed: {"start": name, "clip_x0": bool}."""
+        return {"start": self.start_name, "clip_x0": bool(self.clip_x0)}
+
+    @property
     def num_timesteps(self):
         return len(self.train_betas)
 
     def _denoise_step(self, x, model_timestep, beta, alpha_bar, alpha_bar_prev, noise):
         eps = self.model([x, tf.fill([tf.shape(x)[0]], model_timestep)], training=False)
-        return reverse_step(x, eps, beta, alpha_bar, alpha_bar_prev, noise)
+        return reverse_step(x, eps, beta, alpha_bar, alpha_bar_prev, noise, self.clip_x0)
 
     def _chain_loop(self, x, betas, alpha_bars, alpha_bars_prev, model_timesteps, seed, record):
         num_steps = tf.shape(betas)[0]

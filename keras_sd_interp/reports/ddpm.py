@@ -32,16 +32,18 @@ def generate_eval_batches(sampler, cache_dir, num_samples=1000, batch_size=200, 
                           max_jump_beta=0.5, seed=0):
     """Draws `num_samples` samples in batches (`ddpm.evaluate.eval_batch`), one `.npz` per batch
     in `cache_dir`; batches already there are skipped, so a stopped run resumes. A batch drawn
-    from another start (`Sampler.start_name`) is a ValueError, not silently mixed in."""
+    with other `Sampler.settings` (start, clipping) is a ValueError, not silently mixed in."""
     jump_points = jump_points or default_jump_points(sampler)
     for k in tqdm(range(int(np.ceil(num_samples / batch_size))), desc="sample batches"):
         path = os.path.join(cache_dir, f"batch{k:03d}.npz")
         if os.path.exists(path):
-            with np.load(path) as batch:
-                cached_start = str(batch["start"]) if "start" in batch else "standard"
-            if cached_start != sampler.start_name:
-                raise ValueError(f"{path} was drawn with start={cached_start!r}, this run asks "
-                                 f"for {sampler.start_name!r}: use another cache folder")
+            with np.load(path) as batch:  # Caches from before these settings: the example's.
+                cached = {"start": str(batch["start"]) if "start" in batch else "standard",
+                          "clip_x0": bool(batch["clip_x0"]) if "clip_x0" in batch else False}
+            for key, value in sampler.settings.items():
+                if cached[key] != value:
+                    raise ValueError(f"{path} was drawn with {key}={cached[key]!r}, this run asks "
+                                     f"for {value!r}: use another cache folder")
             continue
         arrays = eval_batch(sampler, k, batch_size, jump_points, max_jump_beta, seed)
         with io.atomic_path(path) as tmp:

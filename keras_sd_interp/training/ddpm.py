@@ -173,6 +173,7 @@ def train_ddpm(
                  "ema_decay": ema_decay, "ema_from_epoch": 0}
     elif not _restore_checkpoint(checkpoint_dir, model, ema_model, optimizer, generator):
         state.update(ema_decay=ema_decay, ema_from_epoch=state["epochs_done"])
+    state["settings"]["epochs"] = epochs  # A resumed run's target, not the first run's.
 
     train_step = make_train_step(model, optimizer, constants["alphas_cumprod"], generator,
                                  jit_compile, ema_model, ema_decay)
