@@ -15,7 +15,7 @@ from absl import app, flags
 
 from keras_sd_interp.data.fashion_mnist import load_fashion_mnist
 from keras_sd_interp.ddpm.pretrained import ASSET_DIR, load_data_moments, load_ddpm
-from keras_sd_interp.ddpm.prior import MatchedStart
+from keras_sd_interp.ddpm.prior import ablation_starts
 from keras_sd_interp.ddpm.sampler import Sampler
 from keras_sd_interp.io import save_json
 from keras_sd_interp.judge.judge import frechet_judge_distance, load_judge, predict_classes
@@ -26,17 +26,6 @@ flags.DEFINE_integer("seed", 100, "Seed of the first batch (batch k uses seed + 
 flags.DEFINE_string("ddpm_dir", None, "A DDPM export folder; default: the shipped one.")
 flags.DEFINE_bool("clip_x0", False, "Clip predicted clean images to [-1, 1].")
 flags.DEFINE_string("out", "figures/ddpm/start_ablation.json", "Where the numbers go.")
-
-
-def ablation_starts(mean, covariance, alpha_bar):
-    """{name: MatchedStart} from N(0, I) to the full match; mean (D,), covariance (D, D)."""
-    identity = np.eye(mean.size)
-    return {
-        "standard N(0, I)": MatchedStart(np.zeros_like(mean), identity, alpha_bar),
-        "mean only": MatchedStart(mean, identity, alpha_bar),
-        "mean and per-pixel variance": MatchedStart(mean, np.diag(np.diag(covariance)), alpha_bar),
-        "matched (mean and covariance)": MatchedStart(mean, covariance, alpha_bar),
-    }
 
 
 def main(argv):

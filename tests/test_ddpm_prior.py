@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from keras_sd_interp.ddpm.diffusion import q_sample
-from keras_sd_interp.ddpm.prior import MatchedStart, data_moments
+from keras_sd_interp.ddpm.prior import MatchedStart, ablation_starts, data_moments
 from keras_sd_interp.ddpm.schedules import get_schedule
 
 
@@ -60,3 +60,18 @@ def test_matched_start_refuses_mismatched_shapes():
         MatchedStart(mean, np.eye(9), 0.05)
     with pytest.raises(ValueError, match=r"alpha_bar=1.0 must be in \[0, 1\)"):
         MatchedStart(mean, covariance, 1.0)
+
+
+def test_ablation_starts_go_from_standard_noise_to_the_full_match():
+    mean, covariance = data_moments(correlated_images(2000, np.random.default_rng(3)))
+    starts = ablation_starts(mean, covariance, 0.5)
+    noise = np.random.default_rng(4).normal(size=(5000, 4, 4, 1))
+    drawn = {name: start(noise).reshape(5000, -1) for name, start in starts.items()}
+    np.testing.assert_allclose(drawn["standard N(0, I)"], noise.reshape(5000, -1), atol=1e-6)
+    shift = np.sqrt(0.5) * mean
+    for name in ("mean only", "mean and per-pixel variance", "matched (mean and covariance)"):
+        np.testing.assert_allclose(drawn[name].mean(axis=0), shift, atol=0.05)
+    target = 0.5 * covariance + 0.5 * np.eye(16)
+    np.testing.assert_allclose(np.cov(drawn["matched (mean and covariance)"], rowvar=False), target, atol=0.05)
+    np.testing.assert_allclose(np.var(drawn["mean and per-pixel variance"], axis=0), np.diag(target), atol=0.05)
+    assert np.abs(np.cov(drawn["mean only"], rowvar=False) - np.eye(16)).max() < 0.06

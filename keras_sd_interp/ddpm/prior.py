@@ -65,3 +65,16 @@ class MatchedStart:
             raise ValueError(f"noise of shape {noise.shape} has {flat.shape[1]} values per image; "
                              f"this start has {self.mean.size}")
         return (self.mean + flat @ self.cholesky.T).reshape(noise.shape).astype(np.float32)
+
+
+def ablation_starts(mean, covariance, alpha_bar):
+    """Four starts, from N(0, I) to the full match, as MatchedStarts with other moments:
+    {name: MatchedStart}. mean (D,), covariance (D, D): the data moments. Mean 0 and identity
+    covariance give N(0, I); identity keeps only the shift; a diagonal, the per-pixel spread."""
+    identity = np.eye(mean.size)
+    return {
+        "standard N(0, I)": MatchedStart(np.zeros_like(mean), identity, alpha_bar),
+        "mean only": MatchedStart(mean, identity, alpha_bar),
+        "mean and per-pixel variance": MatchedStart(mean, np.diag(np.diag(covariance)), alpha_bar),
+        "matched (mean and covariance)": MatchedStart(mean, covariance, alpha_bar),
+    }
