@@ -59,6 +59,20 @@ def test_training_writes_a_checkpoint_each_epoch_and_resumes(tiny_idx_dir, tmp_p
     assert not all(np.allclose(a, w) for a, w in zip(average.get_weights(), model.get_weights()))
 
 
+def test_resumed_run_trains_and_records_at_its_own_learning_rate(tiny_idx_dir, tmp_path):
+    """A fine-tuning phase: the rerun's lower rate is the one Adam uses (not the checkpoint's)."""
+    checkpoint_dir = str(tmp_path / "ckpt")
+    options = dict(batch_size=16, timesteps=50, dim=8, seed=0, data_dir=tiny_idx_dir,
+                   jit_compile=False, max_steps_per_epoch=1)
+    train_ddpm(checkpoint_dir, epochs=1, learning_rate=1e-3, **options)
+    _, state = train_ddpm(checkpoint_dir, epochs=2, learning_rate=1e-4, **options)
+    assert state["epoch_learning_rate"] == [1e-3, 1e-4]
+    with np.load(os.path.join(checkpoint_dir, "optimizer.npz")) as arrays:
+        # Adam's variables: iteration, learning_rate, then the moments.
+        assert int(arrays["var_0"]) == 2
+        np.testing.assert_allclose(float(arrays["var_1"]), 1e-4, rtol=1e-6)
+
+
 def test_moving_average_step_by_hand():
     """One step: ema' = decay * ema + (1 - decay) * w' for every weight."""
     import tensorflow as tf

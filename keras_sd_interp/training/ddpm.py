@@ -171,9 +171,15 @@ def train_ddpm(
     if state is None:
         state = {"settings": settings, "epochs_done": 0, "epoch_loss": [], "epoch_seconds": [],
                  "ema_decay": ema_decay, "ema_from_epoch": 0}
-    elif not _restore_checkpoint(checkpoint_dir, model, ema_model, optimizer, generator):
-        state.update(ema_decay=ema_decay, ema_from_epoch=state["epochs_done"])
+    else:
+        if not _restore_checkpoint(checkpoint_dir, model, ema_model, optimizer, generator):
+            state.update(ema_decay=ema_decay, ema_from_epoch=state["epochs_done"])
+        # The optimizer's saved variables include its rate; this run's rate wins.
+        optimizer.learning_rate.assign(learning_rate)
     state["settings"]["epochs"] = epochs  # A resumed run's target, not the first run's.
+    # A resumed run may lower the rate (a fine-tuning phase): record each epoch's own rate.
+    state.setdefault("epoch_learning_rate",
+                     [state["settings"]["learning_rate"]] * state["epochs_done"])
 
     train_step = make_train_step(model, optimizer, constants["alphas_cumprod"], generator,
                                  jit_compile, ema_model, ema_decay)
@@ -209,6 +215,7 @@ def train_ddpm(
         state["last_100_steps_loss"] = float(np.mean(losses[-100:]))
         state["epoch_seconds"].append(time.time() - started)
         state.setdefault("epoch_steps", [len(x0_all) // batch_size] * epoch).append(steps_per_epoch)
+        state["epoch_learning_rate"].append(learning_rate)
         _save_checkpoint(checkpoint_dir, model, ema_model, optimizer, generator, state)
         print(f"epoch {epoch + 1}: loss {state['epoch_loss'][-1]:.4f}, "
               f"{state['epoch_seconds'][-1]:.0f} s, checkpoint in {checkpoint_dir}")
