@@ -15,7 +15,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint_dir", "runs/ddpm", "Where per-epoch checkpoints go (and resume from).")
 flags.DEFINE_integer("epochs", 5, "Epochs over the 60,000 training images.")
 flags.DEFINE_integer("batch_size", 128, "Images per step.")
-flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
+flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate (a resumed run trains at this "
+                   "rate: rerun with a lower one to fine-tune).")
 flags.DEFINE_integer("timesteps", 300, "Diffusion steps T.")
 flags.DEFINE_enum("schedule", "linear", ["linear", "cosine", "quadratic", "sigmoid"], "Beta schedule.")
 flags.DEFINE_integer("dim", 16, "Base channels of the U-Net.")
