@@ -16,7 +16,7 @@ import time
 from absl import app, flags, logging
 
 from keras_sd_interp.cli import define_model_flags
-from keras_sd_interp.featureviz.flags import (CORRECTED_DEFAULTS, define_descent_flags,
+from keras_sd_interp.cli.descent import (CORRECTED_DEFAULTS, define_descent_flags,
                                               settings_from_flags)
 from keras_sd_interp.featureviz.optimize import DescentSettings
 from keras_sd_interp.reports.paper import SettingsChanged, check_resume, run_record

@@ -15,7 +15,7 @@ from keras_sd_interp import cli
 from keras_sd_interp.cli import define_model_flags, parse_numbers
 from keras_sd_interp.lens.taps import NUM_CONVS, NUM_LAYERS
 from keras_sd_interp.featureviz import conv_target, layer_target, tap_target
-from keras_sd_interp.featureviz.flags import define_descent_flags, settings_from_flags
+from keras_sd_interp.cli.descent import define_descent_flags, settings_from_flags
 from keras_sd_interp.featureviz.models import unet_and_decoder
 from keras_sd_interp.reports.featureviz import visualize_filters
 

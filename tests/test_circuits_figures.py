@@ -8,7 +8,7 @@ from absl import flags
 from keras_sd_interp import circuits
 from keras_sd_interp.circuits.branch_svd import outlying_points
 from keras_sd_interp.featureviz import DescentSettings
-from keras_sd_interp.featureviz.flags import define_descent_flags, settings_from_flags
+from keras_sd_interp.cli.descent import define_descent_flags, settings_from_flags
 from keras_sd_interp.reports import circuits as circuit_reports
 from keras_sd_interp.reports import paper
 

@@ -1,4 +1,5 @@
-"""absl flags of the latent-descent scripts, and the settings they name."""
+"""absl flags of the latent-descent scripts (filter visualization, circuits, the paper page),
+and the settings they name."""
 
 from absl import flags
 
