@@ -24,11 +24,12 @@ def main(argv):
     if FLAGS.num_components < 1 or FLAGS.num_steps < 1:
         raise app.UsageError("--num_components and --num_steps must be >= 1")
     from keras_sd_interp.attribution import causal_trace as ct
+    from keras_sd_interp.lens.components import unet_components
     from keras_sd_interp.models import load_pipeline
 
     pipe = load_pipeline("tiny")
     prompt = "a sneaker and a bag"
-    components = ct.unet_components(pipe)[::max(1, 70 // FLAGS.num_components)]
+    components = unet_components(pipe)[::max(1, 70 // FLAGS.num_components)]
     components = components[:FLAGS.num_components]
     noise = pipe.sampler.initial_noise(1, 0).numpy()
     clean, _ = ct.clean_run(pipe, prompt, noise, components, FLAGS.num_steps, 5.0)

@@ -22,7 +22,7 @@ from absl import app, flags
 from keras_sd_interp import featureviz as fv
 from keras_sd_interp.lens import taps
 from keras_sd_interp.models import load_unet
-from keras_sd_interp.models.pipeline import timestep_embedding
+from keras_sd_interp.models.layers import timestep_embedding
 
 flags.DEFINE_list("models", ["tiny", "sd14"], "Models to measure.")
 flags.DEFINE_integer("layer", 12, "Layer whose filters are optimized.")

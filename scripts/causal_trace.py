@@ -68,6 +68,7 @@ def main(argv):
 
     from keras_sd_interp.attribution import causal_trace as ct
     from keras_sd_interp.judge import load_judge
+    from keras_sd_interp.lens.components import text_components, unet_components
     from keras_sd_interp.models import load_pipeline
     from keras_sd_interp.reports.causal_trace import write_causal_trace
 
@@ -75,33 +76,19 @@ def main(argv):
     tokens = list(range(pipe.tokens([cases[0][0]]).shape[1]))
     components = []
     if FLAGS.parts in ("unet", "both"):
-        components += ct.unet_components(pipe)
+        components += unet_components(pipe)
     if FLAGS.parts in ("text", "both"):
-        components += ct.text_components(pipe, tokens)
+        components += text_components(pipe, tokens)
     result = ct.causal_trace(pipe, judge, cases, components, seeds, FLAGS.noise_scale,
                              FLAGS.num_steps, FLAGS.guidance, steps=steps,
                              chunk_size=FLAGS.chunk_size)
-    stability = None
-    if len(seeds) >= 4:
-        half = len(seeds) // 2
-        effects = np.asarray(result["effects"])
-        stability = {"seeds_a": seeds[:half], "seeds_b": seeds[half:]}
-        parts = {"all": np.arange(len(components)),
-                 "unet": [i for i, c in enumerate(components) if not c.startswith("text.")],
-                 "text": [i for i, c in enumerate(components) if c.startswith("text.")]}
-        for part, index in parts.items():
-            if len(index) > 2:
-                rho, p = ct.rank_stability(effects[:, :half][..., index].mean((0, 1)),
-                                           effects[:, half:][..., index].mean((0, 1)))
-                stability[part] = {"spearman": rho, "p_value": p}
-                print(f"rank stability of {part} components (Spearman, seeds "
-                      f"{seeds[:half]} vs {seeds[half:]}): {rho:.3f} (p={p:.2g})")
-    vocabulary = getattr(pipe.tokenizer, "vocabulary", None)
-    labels = None if vocabulary is None else [
-        f"{t}:{vocabulary[int(i)]}" for t, i in enumerate(np.asarray(pipe.tokens([cases[0][0]]))[0])]
-    if labels is not None:
-        subject_token = ct.subject_spec(pipe, *cases[0])["tokens"][0]
-        labels[subject_token] = f"{subject_token}:<subject>"
+    stability = ct.seed_split_stability(result)
+    for part in ("all", "unet", "text"):
+        if stability and part in stability:
+            print(f"rank stability of {part} components (Spearman, seeds {stability['seeds_a']} "
+                  f"vs {stability['seeds_b']}): {stability[part]['spearman']:.3f} "
+                  f"(p={stability[part]['p_value']:.2g})")
+    labels = ct.token_labels(pipe, *cases[0])
     paths = write_causal_trace(result, FLAGS.output_dir, labels,
                                pipe.text_encoder.num_text_layers, stability)
     order = np.argsort(-np.asarray(result["effect"]))

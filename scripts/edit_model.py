@@ -66,7 +66,7 @@ def main(argv):
     import numpy as np
 
     from keras_sd_interp import editing
-    from keras_sd_interp.attribution.causal_trace import judge_scorer
+    from keras_sd_interp.scoring import judge_scorer
     from keras_sd_interp.judge import load_judge
     from keras_sd_interp.models import load_pipeline
     from keras_sd_interp.reports.editing import write_before_after

@@ -14,6 +14,7 @@ from keras_sd_interp.judge import load_judge
 from keras_sd_interp.models import bundled
 from keras_sd_interp.models.tiny import TinyPipeline
 from keras_sd_interp.reports.generation import write_prompt_accuracy
+from keras_sd_interp.training.tiny_eval import evaluate
 
 flags.DEFINE_integer("num_per_class", 20, "Images per class on each side (x10 in all).")
 flags.DEFINE_integer("num_steps", 25, "DDIM steps.")
@@ -38,10 +39,9 @@ def main(argv):
     del argv
     pipe, judge = TinyPipeline(bundle_dir=FLAGS.bundle_dir), load_judge()
     test_images, test_labels = load_fashion_mnist("test", FLAGS.data_dir)
-    scores = write_prompt_accuracy(
-        pipe, judge, test_images, test_labels, FLAGS.output_dir, FLAGS.num_per_class,
-        FLAGS.num_steps, FLAGS.guidance, FLAGS.seed,
-    )
+    scores, pair_images = evaluate(pipe, judge, test_images, test_labels, FLAGS.num_per_class,
+                                   FLAGS.num_steps, FLAGS.guidance, FLAGS.seed)
+    write_prompt_accuracy(scores, pair_images, FLAGS.output_dir)
     for key in ("pairs", "pairs_left", "pairs_right", "singles", "unconditional"):
         print(f"{key:14s} {scores[key]:.3f}")
     for key, value in scores["reference"].items():

@@ -7,9 +7,9 @@ from absl import app
 from absl import flags
 
 from keras_sd_interp import cli
-from keras_sd_interp.cli import prompt_figure_path
 from keras_sd_interp.models import load_pipeline
 from keras_sd_interp.reports.generation import write_prompt_grid
+from keras_sd_interp.reports.paths import prompt_figure_path
 
 flags.DEFINE_string("prompt", "a sneaker and a bag", "What to draw (tiny: words like 'a X and "
                     "a Y' with X, Y among t-shirt trouser pullover dress coat sandal shirt "
@@ -36,10 +36,11 @@ def main(argv):
     del argv
     pipe = load_pipeline(FLAGS.model, weights_dir=FLAGS.weights_dir,
                          random_weights=FLAGS.random_weights)
-    output = write_prompt_grid(
-        pipe, FLAGS.prompt, FLAGS.output or prompt_figure_path(FLAGS.prompt, FLAGS.seed),
-        FLAGS.num_images, FLAGS.num_steps, FLAGS.guidance, FLAGS.seed, FLAGS.scale,
-    )
+    images = pipe.text_to_image(FLAGS.prompt, batch_size=FLAGS.num_images,
+                                num_steps=FLAGS.num_steps,
+                                unconditional_guidance_scale=FLAGS.guidance, seed=FLAGS.seed)
+    output = write_prompt_grid(images, FLAGS.output or prompt_figure_path(FLAGS.prompt, FLAGS.seed),
+                               FLAGS.scale)
     print(f"wrote {output}")
 
 

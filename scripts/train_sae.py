@@ -54,9 +54,9 @@ def main(argv):
     from keras_sd_interp.training.sae import evaluate_sae, save_sae, train_sae
 
     pipe = load_pipeline(FLAGS.model)
-    if FLAGS.site not in lens.known_sites(pipe):
+    if FLAGS.site not in lens.list_sites(pipe):
         raise app.UsageError(f"--site={FLAGS.site!r} is not a site of {FLAGS.model}; see "
-                             "lens.known_sites(pipe)")
+                             "lens.list_sites(pipe)")
     began = time.time()
     prompts, _, _ = training_prompts(FLAGS.num_prompts, FLAGS.seed)
     steps = list(range(0, FLAGS.num_steps, FLAGS.step_stride))

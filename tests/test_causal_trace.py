@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from keras_sd_interp.attribution import causal_trace as ct
+from keras_sd_interp.lens import components as parts
 from keras_sd_interp.models import load_pipeline
+from keras_sd_interp.scoring import subject_spec
 
 PROMPT, SUBJECT = "a sneaker and a bag", "sneaker"
 STEPS = 3
@@ -18,11 +20,11 @@ def pipe():
 @pytest.fixture(scope="module")
 def runs(pipe):
     """Clean trace and images, the corruption, the initial latent."""
-    components = ct.unet_components(pipe)
+    components = parts.unet_components(pipe)
     noise = pipe.sampler.initial_noise(1, 0).numpy()
     clean, clean_image = ct.clean_run(pipe, PROMPT, noise, components, STEPS, 5.0)
     corruption = ct.Corruption()
-    corruption.set((1, 8, 64), ct.subject_spec(pipe, PROMPT, SUBJECT)["tokens"], 0.5, seed=0)
+    corruption.set((1, 8, 64), subject_spec(pipe, PROMPT, SUBJECT)["tokens"], 0.5, seed=0)
     return dict(components=components, noise=noise, clean=clean, clean_image=clean_image,
                 corruption=corruption)
 
@@ -33,28 +35,28 @@ def restore(pipe, runs, restore_lists):
 
 
 def test_components_and_their_diffusers_names(pipe):
-    components = ct.unet_components(pipe)
+    components = parts.unet_components(pipe)
     assert len(components) == 22 + 16 * 3
     assert components[:4] == ["res_block_0", "spatial_transformer_0.attn1",
                               "spatial_transformer_0.attn2", "spatial_transformer_0.ff"]
-    assert ct.diffusers_name("spatial_transformer_7.attn2") == \
+    assert parts.diffusers_name("spatial_transformer_7.attn2") == \
         "up_blocks.1.attentions.0.transformer_blocks.0.attn2"
-    assert ct.diffusers_name("spatial_transformer_6.ff") == \
+    assert parts.diffusers_name("spatial_transformer_6.ff") == \
         "mid_block.attentions.0.transformer_blocks.0.ff"
-    assert ct.diffusers_name("res_block_8") == "mid_block.resnets.0"
-    assert ct.diffusers_name("res_block_21") == "up_blocks.3.resnets.2"
-    assert ct.diffusers_name("res_block_3") == "down_blocks.1.resnets.1"
-    blocks = [ct.unet_block(c) for c in components]
+    assert parts.diffusers_name("res_block_8") == "mid_block.resnets.0"
+    assert parts.diffusers_name("res_block_21") == "up_blocks.3.resnets.2"
+    assert parts.diffusers_name("res_block_3") == "down_blocks.1.resnets.1"
+    blocks = [parts.unet_block(c) for c in components]
     assert blocks.count("mid") == 2 + 3 and blocks[0] == "down" and blocks[-1] == "up"
-    assert ct.text_components(pipe, [2])[:2] == ["text.layer_0.attn.out@2",
+    assert parts.text_components(pipe, [2])[:2] == ["text.layer_0.attn.out@2",
                                                  "text.layer_0.mlp.out@2"]
-    assert ct.split_component("text.layer_1.mlp.out@3") == ("text.layer_1.mlp.out", 3)
+    assert parts.split_component("text.layer_1.mlp.out@3") == ("text.layer_1.mlp.out", 3)
 
 
 def test_subject_spec_finds_tokens_and_cells(pipe):
-    assert ct.subject_spec(pipe, PROMPT, "sneaker") == {"tokens": [2], "class": 7, "cell": "left"}
-    assert ct.subject_spec(pipe, PROMPT, "bag")["cell"] == "right"
-    assert ct.subject_spec(pipe, "a bag", "bag") == {"tokens": [2], "class": 8, "cell": "middle"}
+    assert subject_spec(pipe, PROMPT, "sneaker") == {"tokens": [2], "class": 7, "cell": "left"}
+    assert subject_spec(pipe, PROMPT, "bag")["cell"] == "right"
+    assert subject_spec(pipe, "a bag", "bag") == {"tokens": [2], "class": 8, "cell": "middle"}
 
 
 def test_restoring_none_is_the_corrupted_run_and_all_is_the_clean_run(pipe, runs):
@@ -105,11 +107,11 @@ def test_rank_stability():
 
 def test_bad_input_names_what_is_valid(pipe):
     with pytest.raises(ValueError, match="unknown subject 'cat'"):
-        ct.subject_spec(pipe, PROMPT, "cat")
+        subject_spec(pipe, PROMPT, "cat")
     with pytest.raises(ValueError, match="not a word of prompt"):
-        ct.subject_spec(pipe, PROMPT, "boot")
+        subject_spec(pipe, PROMPT, "boot")
     with pytest.raises(ValueError, match="noise_scale=0"):
         ct.causal_trace(pipe, lambda images, spec: np.zeros(len(images)), [(PROMPT, SUBJECT)],
                         ["res_block_0"], noise_scale=0)
     with pytest.raises(ValueError, match="unknown U-Net component kinds"):
-        ct.unet_components(pipe, kinds=("conv",))
+        parts.unet_components(pipe, kinds=("conv",))

@@ -2,7 +2,8 @@
 
 import pytest
 
-from keras_sd_interp.cli import parse_numbers, prompt_figure_path
+from keras_sd_interp.cli import parse_numbers
+from keras_sd_interp.reports.paths import prompt_figure_path
 
 
 def test_parse_numbers_lists_and_ranges():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from keras_sd_interp import editing
+from keras_sd_interp import editing, lens
 from keras_sd_interp.editing import methods
 from keras_sd_interp.models import load_pipeline
 
@@ -77,7 +77,7 @@ def test_bad_lambda_and_shapes_are_errors(pipe):
     with pytest.raises(ValueError, match="give a non-empty list from 0..15"):
         editing.locoedit(pipe, [("sneaker", "bag")], layers=[16])
     with pytest.raises(ValueError, match="unknown editable layer"):
-        editing.dense_layer(pipe, "res_block_3.conv1")
+        lens.dense_kernel(pipe, "res_block_3.conv1")
 
 
 def test_diffquickfix_maps_concept_keys_to_target_values(pipe):
@@ -100,17 +100,17 @@ def test_edit_then_undo_restores_weights_bit_for_bit(pipe):
              editing.locoedit(pipe, [("sneaker", "bag"), ("coat", "dress")], layers=[4, 5],
                               keep=["boot"])]
     for edit in edits:
-        before = {name: editing.dense_layer(pipe, name).kernel.numpy().copy()
+        before = {name: lens.dense_kernel(pipe, name)[0]
                   for name in edit.kernels}
         edit.apply(pipe)
         for name in edit.kernels:
-            assert not np.array_equal(editing.dense_layer(pipe, name).kernel.numpy(),
+            assert not np.array_equal(lens.dense_kernel(pipe, name)[0],
                                       before[name])
         with pytest.raises(RuntimeError, match="already applied"):
             edit.apply(pipe)
         edit.undo(pipe)
         for name in edit.kernels:
-            np.testing.assert_array_equal(editing.dense_layer(pipe, name).kernel.numpy(),
+            np.testing.assert_array_equal(lens.dense_kernel(pipe, name)[0],
                                           before[name])
 
 

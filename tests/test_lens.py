@@ -7,9 +7,9 @@ from keras_cv.src.models.stable_diffusion.stable_diffusion import StableDiffusio
 
 from keras_sd_interp import lens
 from keras_sd_interp.lens import sites, taps
-from keras_sd_interp.lens.sampler import Sampler, ddim_timesteps
+from keras_sd_interp.models.sampler import Sampler, ddim_timesteps
 from keras_sd_interp.models import load_pipeline
-from keras_sd_interp.models.pipeline import timestep_embedding
+from keras_sd_interp.models.layers import timestep_embedding
 
 PROMPT = "a sneaker and a bag"
 STEPS = 6
@@ -280,7 +280,7 @@ def test_sampler_equals_keras_cv_on_random_sd14_at_64x64():
 
 
 def test_text_sites_are_listed_with_shapes(pipe):
-    from keras_sd_interp.lens.text import text_site_shapes
+    from keras_sd_interp.lens.catalog import text_site_shapes
     from keras_sd_interp.reports.unet import text_report
 
     shapes = text_site_shapes(pipe.text_encoder)
@@ -289,4 +289,5 @@ def test_text_sites_are_listed_with_shapes(pipe):
     assert shapes["text.layer_0.attn.z"] == (8, 64)
     report = text_report(pipe.text_encoder)
     assert "text.final_norm" in report and "sampler.eps" in report
-    assert set(shapes) <= set(lens.known_sites(pipe))
+    assert set(shapes) <= set(lens.list_sites(pipe))
+

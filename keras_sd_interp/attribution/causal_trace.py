@@ -15,132 +15,20 @@ probability of the subject's class in the subject's cell, averaged over prompts 
     result = ct.causal_trace(pipe, judge, [("a sneaker and a bag", "sneaker")], seeds=[0, 1])
     result["effect"]        # (components,) in network order, result["components"] their names
 
-Components are strings: U-Net sites (`res_block_3`, `spatial_transformer_2.attn2`, ...) or
-text-encoder sites at one token (`text.layer_0.attn.out@2`, `text.layer_1.mlp.out@2`).
+Components are strings (`lens.components`): U-Net sites (`res_block_3`,
+`spatial_transformer_2.attn2`, ...) or text-encoder sites at one token (`text.layer_0.attn.out@2`,
+`text.layer_1.mlp.out@2`). Scores come from `scoring` (the judge on tiny).
 """
 
 import numpy as np
 from tqdm import tqdm
 
 from keras_sd_interp import lens
+from keras_sd_interp.lens.components import split_component
+from keras_sd_interp.lens.names import text_layer_site
+from keras_sd_interp.scoring.judge import judge_scorer, subject_spec
 
-UNET_KINDS = ("res", "attn1", "attn2", "ff")
-TEXT_KINDS = ("attn.out", "mlp.out")
-
-
-# -- components and their names -------------------------------------------------------------
-def unet_components(pipe, kinds=UNET_KINDS):
-    """U-Net component sites in network order (ResBlocks, then each transformer's attn1, attn2,
-    ff where they occur): tiny and sd14 both have 22 ResBlocks and 16 transformers -> 70."""
-    from keras_sd_interp.lens import taps
-
-    bad = sorted(set(kinds) - set(UNET_KINDS))
-    if bad:
-        raise ValueError(f"unknown U-Net component kinds {bad}; valid: {UNET_KINDS}")
-    chosen = []
-    for name in taps.tap_shapes(pipe.diffusion_model):
-        parts = name.split(".")
-        if parts[0].startswith("res_block_") and len(parts) == 1 and "res" in kinds:
-            chosen.append(name)
-        elif parts[0].startswith("spatial_transformer_") and len(parts) == 2 \
-                and parts[1] in kinds:
-            chosen.append(name)
-    return chosen
-
-
-def _index(name, prefix):
-    return int(name.split(".")[0][len(prefix):])
-
-
-def unet_block(component):
-    """"down", "mid" or "up": where a U-Net component sits (transformers 0-5 / 6 / 7-15,
-    ResBlocks 0-7 / 8-9 / 10-21)."""
-    if component.startswith("res_block_"):
-        i = _index(component, "res_block_")
-        return "down" if i < 8 else "mid" if i < 10 else "up"
-    i = _index(component, "spatial_transformer_")
-    return "down" if i < 6 else "mid" if i == 6 else "up"
-
-
-def diffusers_name(component):
-    """SD's diffusers module name of a U-Net component (sd14 topology), e.g.
-    "spatial_transformer_7.attn2" -> "up_blocks.1.attentions.0.transformer_blocks.0.attn2",
-    "res_block_8" -> "mid_block.resnets.0"."""
-    if component.startswith("res_block_"):
-        i = _index(component, "res_block_")
-        if i < 8:
-            return f"down_blocks.{i // 2}.resnets.{i % 2}"
-        if i < 10:
-            return f"mid_block.resnets.{i - 8}"
-        return f"up_blocks.{(i - 10) // 3}.resnets.{(i - 10) % 3}"
-    i = _index(component, "spatial_transformer_")
-    kind = component.split(".")[1]
-    if i < 6:
-        block = f"down_blocks.{i // 2}.attentions.{i % 2}"
-    elif i == 6:
-        block = "mid_block.attentions.0"
-    else:
-        block = f"up_blocks.{(i - 7) // 3 + 1}.attentions.{(i - 7) % 3}"
-    return f"{block}.transformer_blocks.0.{kind}"
-
-
-def component_table(components):
-    """Rows {"component", "block", "diffusers"} for U-Net components (docs, figures)."""
-    return [{"component": c, "block": unet_block(c), "diffusers": diffusers_name(c)}
-            for c in components]
-
-
-def text_components(pipe, tokens, kinds=TEXT_KINDS):
-    """Text-encoder components `text.layer_{i}.{kind}@{token}` for every layer, kind, token."""
-    bad = sorted(set(kinds) - set(TEXT_KINDS))
-    if bad:
-        raise ValueError(f"unknown text component kinds {bad}; valid: {TEXT_KINDS}")
-    layers = pipe.text_encoder.num_text_layers
-    return [f"text.layer_{i}.{kind}@{t}" for i in range(layers) for kind in kinds
-            for t in tokens]
-
-
-def split_component(component):
-    """"text.layer_0.attn.out@2" -> ("text.layer_0.attn.out", 2); U-Net names -> (name, None)."""
-    site, _, token = component.partition("@")
-    return site, (int(token) if token else None)
-
-
-# -- prompts, subjects, scores --------------------------------------------------------------
-def subject_spec(pipe, prompt, subject):
-    """Where the subject is: {"tokens": its token positions, "class": class index,
-    "cell": "left" | "right" | "middle"} for tiny's prompts "a X" and "a X and a Y".
-
-    Raises ValueError for a word that is not a class name or not in the prompt."""
-    from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
-
-    if subject not in CLASS_NAMES:
-        raise ValueError(f"unknown subject {subject!r}; valid: {list(CLASS_NAMES)}")
-    words = prompt.split()
-    if subject not in words:
-        raise ValueError(f"subject {subject!r} is not a word of prompt {prompt!r}")
-    position = words.index(subject)
-    cell = "middle" if "and" not in words else ("left" if position < words.index("and")
-                                                else "right")
-    return {"tokens": [position + 1], "class": CLASS_NAMES.index(subject), "cell": cell}
-
-
-def judge_scorer(judge):
-    """A scorer (images uint8 (n, 32, 64, 1), spec) -> probabilities (n,) of spec's class in
-    spec's cell, by the Fashion-MNIST judge. SD users pass their own (e.g. CLIP)."""
-    from keras_sd_interp.data import compositions
-    from keras_sd_interp.judge import predict_classes
-
-    def score(images, spec):
-        if spec["cell"] == "middle":
-            cells = compositions.middle(images)
-        else:
-            cells = compositions.halves(images)[spec["cell"] == "right"]
-        return predict_classes(judge, cells)[1][:, spec["class"]]
-
-    return score
-
-
+# -- the corrupted and restored runs --------------------------------------------------------
 def embedding_std(pipe, prompts):
     """Std of the text embeddings (`text.embed`) of `prompts` over every token and channel."""
     with lens.trace(pipe, record="text.embed") as tr:
@@ -283,7 +171,7 @@ def text_effect_map(result, num_layers, tokens, kind):
     """The text-encoder part of a result as a (layers, tokens) map for `kind` ("attn.out" or
     "mlp.out"); NaN where a component was not traced."""
     effect = dict(zip(result["components"], result["effect"]))
-    return np.array([[effect.get(f"text.layer_{i}.{kind}@{t}", np.nan) for t in tokens]
+    return np.array([[effect.get(f"{text_layer_site(i, kind)}@{t}", np.nan) for t in tokens]
                      for i in range(num_layers)])
 
 
@@ -294,3 +182,41 @@ def rank_stability(effects_a, effects_b):
 
     rho, p = spearmanr(np.asarray(effects_a), np.asarray(effects_b))
     return float(rho), float(p)
+
+
+def seed_split_stability(result, min_seeds=4):
+    """Rank stability of the effects across two disjoint halves of the seeds.
+
+    Returns None for fewer than `min_seeds` seeds, else {"seeds_a", "seeds_b", and for each part
+    ("all", "unet", "text") with more than two components: {"spearman", "p_value"}}: the Spearman
+    correlation of the mean effects measured on the first and on the second half of the seeds.
+    """
+    seeds = result["seeds"]
+    if len(seeds) < min_seeds:
+        return None
+    half = len(seeds) // 2
+    effects = np.asarray(result["effects"])  # (cases, seeds, components)
+    components = result["components"]
+    stability = {"seeds_a": seeds[:half], "seeds_b": seeds[half:]}
+    parts = {"all": list(range(len(components))),
+             "unet": [i for i, c in enumerate(components) if not c.startswith("text.")],
+             "text": [i for i, c in enumerate(components) if c.startswith("text.")]}
+    for part, index in parts.items():
+        if len(index) > 2:
+            rho, p = rank_stability(effects[:, :half][..., index].mean((0, 1)),
+                                    effects[:, half:][..., index].mean((0, 1)))
+            stability[part] = {"spearman": rho, "p_value": p}
+    return stability
+
+
+def token_labels(pipe, prompt, subject):
+    """Labels "position:token" of the prompt's tokens (the subject's shown as "<subject>"), or
+    None when the tokenizer has no word list (SD's BPE)."""
+    vocabulary = getattr(pipe.tokenizer, "vocabulary", None)
+    if vocabulary is None:
+        return None
+    ids = np.asarray(pipe.tokens([prompt]))[0]
+    labels = [f"{t}:{vocabulary[int(i)]}" for t, i in enumerate(ids)]
+    for t in subject_spec(pipe, prompt, subject)["tokens"]:
+        labels[t] = f"{t}:<subject>"
+    return labels

@@ -334,7 +334,7 @@ class DAAMTrace:
             record += ["*.attn2.q", "*.attn2.k"]
         record += [f"{layer_name(i)}.attn1.probs" for i in self.self_layers]
         self.text_rollout = self.rollout_recorded = bool(text_rollout)
-        self.text_sites = [s for s in lens.known_sites(pipe)
+        self.text_sites = [s for s in lens.list_sites(pipe)
                            if s.startswith("text.") and s.endswith(".attn.probs")]
         if text_rollout:
             if not self.text_sites:

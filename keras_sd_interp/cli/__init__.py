@@ -64,13 +64,6 @@ def parse_numbers(values):
     return numbers
 
 
-def prompt_figure_path(prompt, seed, folder=os.path.join("figures", "generate")):
-    """Default PNG path of a generated grid: "a sneaker and a bag", 0 ->
-    figures/generate/a_sneaker_and_a_bag_seed0.png ("unconditional" for an empty prompt)."""
-    slug = re.sub(r"[^a-z0-9]+", "_", prompt.lower()).strip("_") or "unconditional"
-    return os.path.join(folder, f"{slug}_seed{seed}.png")
-
-
 # Flag checks. Each registers an absl validator, so a bad value stops the script while the flags
 # are parsed (exit 1, "flag --name=value: why; what is valid"), before any model is built.
 

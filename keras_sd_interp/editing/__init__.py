@@ -2,7 +2,7 @@
 and several concepts at once with a keep set (UCE's closed form). Edits are reversible and small."""
 
 from keras_sd_interp.editing.closed_form import objective_gradient, ridge_update
-from keras_sd_interp.editing.edit import Edit, dense_layer, load_edit
+from keras_sd_interp.editing.edit import Edit, load_edit
 from keras_sd_interp.editing.methods import (
     TEMPLATES,
     concept_prompts,
@@ -15,7 +15,6 @@ __all__ = [
     "Edit",
     "TEMPLATES",
     "concept_prompts",
-    "dense_layer",
     "diffquickfix",
     "load_edit",
     "locoedit",

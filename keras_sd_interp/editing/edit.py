@@ -1,7 +1,8 @@
 """An `Edit`: new kernels for named Dense layers, applied reversibly, saved as a small .npz.
 
-Layer names: "text.layer_{i}.attn.out_proj" (the text encoder's self-attention output
-projection) and "spatial_transformer_{i}.attn2.to_k" / ".to_v" (cross-attention key / value).
+Layer names as `lens.weights` takes them: "text.layer_{i}.attn.out_proj" (the text encoder's
+self-attention output projection) and "spatial_transformer_{i}.attn2.to_k" / ".to_v"
+(cross-attention key / value).
 """
 
 import dataclasses
@@ -9,22 +10,7 @@ import json
 
 import numpy as np
 
-_TEXT_PREFIX = "text.layer_"
-
-
-def dense_layer(pipe, name):
-    """The Dense layer called `name` in `pipe` (see the module docstring for the names)."""
-    site, _, attribute = name.rpartition(".")
-    if site.startswith(_TEXT_PREFIX) and site.endswith(".attn") and attribute == "out_proj":
-        for layer in pipe.text_encoder.layers:
-            if getattr(layer, "site_name", None) == site[:-len(".attn")]:
-                return layer.clip_attn.out_proj
-    elif site.endswith(".attn2") and attribute in ("to_k", "to_v"):
-        for layer in pipe.diffusion_model.layers:
-            if getattr(layer, "site_name", None) == site[:-len(".attn2")]:
-                return getattr(layer.transformer_block.attn2, attribute)
-    raise ValueError(f"unknown editable layer {name!r}: use 'text.layer_<i>.attn.out_proj' or "
-                     "'spatial_transformer_<i>.attn2.to_k' / '.to_v'")
+from keras_sd_interp.lens.weights import dense_kernel, set_dense_kernel
 
 
 @dataclasses.dataclass
@@ -41,15 +27,13 @@ class Edit:
     def apply(self, pipe):
         if self._saved is not None:
             raise RuntimeError("this edit is already applied; undo() it first")
-        saved = {}
+        saved = {name: dense_kernel(pipe, name)[0] for name in self.kernels}
         for name, kernel in self.kernels.items():
-            variable = dense_layer(pipe, name).kernel
-            if tuple(variable.shape) != kernel.shape:
+            if saved[name].shape != kernel.shape:
                 raise ValueError(f"edit kernel {name} is {kernel.shape}; the model's is "
-                                 f"{tuple(variable.shape)} (another model size?)")
-            saved[name] = np.array(variable.numpy(), copy=True)
+                                 f"{saved[name].shape} (another model size?)")
         for name, kernel in self.kernels.items():
-            dense_layer(pipe, name).kernel.assign(kernel)
+            set_dense_kernel(pipe, name, kernel)
         self._saved = saved
         return self
 
@@ -57,7 +41,7 @@ class Edit:
         if self._saved is None:
             raise RuntimeError("this edit is not applied")
         for name, kernel in self._saved.items():
-            dense_layer(pipe, name).kernel.assign(kernel)
+            set_dense_kernel(pipe, name, kernel)
         self._saved = None
         return self
 

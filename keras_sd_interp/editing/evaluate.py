@@ -10,7 +10,7 @@
 
 import numpy as np
 
-from keras_sd_interp.attribution.causal_trace import subject_spec
+from keras_sd_interp.scoring.judge import subject_spec
 
 
 def edit_prompts(concept, target, others):

@@ -14,7 +14,9 @@ import numpy as np
 
 from keras_sd_interp import lens
 from keras_sd_interp.editing.closed_form import _check_lam, ridge_update
-from keras_sd_interp.editing.edit import Edit, dense_layer
+from keras_sd_interp.editing.edit import Edit
+from keras_sd_interp.scoring.judge import subject_spec
+from keras_sd_interp.lens.names import NUM_TRANSFORMERS, text_layer_site, transformer_site
 
 # Prompt templates of the tiny vocabulary; "{}" is the concept, "{other}" another class.
 TEMPLATES = ("a {}", "a {} and a {other}")
@@ -89,14 +91,13 @@ def diffquickfix(pipe, concept, target, lam=0.01, layer=0, templates=TEMPLATES,
     for word in keep:
         check_word(word, "keep")
     prompts, where = concept_prompts(concept, templates, exclude=(target,))
-    z_site, out_site = f"text.layer_{layer}.attn.z", f"text.layer_{layer}.attn.out"
+    z_site, out_site = text_layer_site(layer, "attn.z"), text_layer_site(layer, "attn.out")
     source = text_records(pipe, prompts, [z_site])[z_site]
     wanted = text_records(pipe, [_swap(p, t, target) for p, t in zip(prompts, where)],
                           [out_site])[out_site]
     length = source.shape[1]
-    name = f"text.layer_{layer}.attn.out_proj"
-    projection = dense_layer(pipe, name)
-    kernel, bias = projection.kernel.numpy(), projection.bias.numpy()
+    name = text_layer_site(layer, "attn.out_proj")
+    kernel, bias = lens.dense_kernel(pipe, name)
     keys = _rows(source, where, positions, length)
     targets = _rows(wanted, where, positions, length) - bias
     keep_keys = None
@@ -117,8 +118,8 @@ def diffquickfix(pipe, concept, target, lam=0.01, layer=0, templates=TEMPLATES,
 
 def cross_attention_layers(pipe):
     """Indices i of the U-Net's cross-attention layers `spatial_transformer_{i}.attn2`."""
-    return sorted(int(s.split(".")[0].rsplit("_", 1)[1]) for s in lens.known_sites(pipe)
-                  if s.startswith("spatial_transformer_") and s.endswith(".attn2"))
+    sites = lens.list_sites(pipe)
+    return [i for i in range(NUM_TRANSFORMERS) if transformer_site(i, "attn2") in sites]
 
 
 def check_layers(pipe, layers):
@@ -172,8 +173,8 @@ def locoedit(pipe, pairs, layers, lam=0.01, keep=(), templates=TEMPLATES, positi
     kernels = {}
     for i in layers:
         for projection in projections:
-            name = f"spatial_transformer_{i}.attn2.{projection}"
-            kernel = dense_layer(pipe, name).kernel.numpy()
+            name = transformer_site(i, f"attn2.{projection}")
+            kernel = lens.dense_kernel(pipe, name)[0]
             kernels[name] = ridge_update(kernel, keys, wanted @ kernel, lam, keep_keys)
     return Edit(kernels, {"method": "locoedit", "pairs": [list(p) for p in pairs],
                           "layers": [int(i) for i in layers], "lam": lam, "keep": list(keep),
@@ -193,8 +194,6 @@ def locogen(pipe, scorer, concept, target, window=2, prompts=None, seeds=(0,), n
     target class in the concept's cell, concept_prob (W,), reference target_prob of the
     original and of the target prompt, best (the window with the highest target_prob).
     """
-    from keras_sd_interp.attribution.causal_trace import subject_spec
-
     check_word(target, "target")
     layers = cross_attention_layers(pipe)
     if not 1 <= window <= len(layers):
@@ -217,7 +216,7 @@ def locogen(pipe, scorer, concept, target, window=2, prompts=None, seeds=(0,), n
             for w, chosen in enumerate(windows):
                 for i in chosen:
                     for part in ("k", "v"):
-                        edits.setdefault(f"spatial_transformer_{i}.attn2.{part}", []).append(
+                        edits.setdefault(transformer_site(i, f"attn2.{part}"), []).append(
                             lens.patch(source, batch=[w]))
             with lens.trace(pipe, edits=edits, half="cond"):
                 images = pipe.sampler.generate(

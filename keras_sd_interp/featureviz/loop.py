@@ -24,7 +24,7 @@ from keras_sd_interp.featureviz import transforms as tfm
 from keras_sd_interp.featureviz.param import Parametrization
 from keras_sd_interp.featureviz.presets import PRESETS
 from keras_sd_interp.lens import taps
-from keras_sd_interp.models.pipeline import timestep_embedding
+from keras_sd_interp.models.layers import timestep_embedding
 
 OPTIMIZERS = ("rms_step", "adam", "adamw")
 

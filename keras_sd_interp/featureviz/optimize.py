@@ -19,7 +19,7 @@ from keras_sd_interp.lens import taps
 from keras_sd_interp.lens.cache import model_cache
 from keras_sd_interp.featureviz.init import initial_latents
 from keras_sd_interp.featureviz.objectives import channel_table, item_losses
-from keras_sd_interp.models.pipeline import timestep_embedding
+from keras_sd_interp.models.layers import timestep_embedding
 
 MODES = ("paper", "corrected")
 DIRECTIONS = ("descent", "ascent")

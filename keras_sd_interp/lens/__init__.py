@@ -1,12 +1,15 @@
 """The lens: the only code that reaches inside the models.
 
-- `sites`: the named points every rebuilt layer reports through, `hooks(...)` around one call,
-  and the edits (`replace_with`, `add`, `scale`);
+- `sites`: `hooks(...)` around one call, and the edits (`replace_with`, `add`, `scale`); the
+  point every rebuilt layer reports through is `keras_sd_interp.hook_points.site`;
+- `selection`: one way to choose sites (names, globs, predicates, addresses), for hooks and
+  traces alike;
+- `catalog`: `list_sites(pipe or unet or text encoder)`, every site with its shape;
 - `taps`: addresses (layer index, conv index, readable name), tap models, run_with_cache/hooks;
-- `text`: the text encoder's sites and their shapes;
-- `sampler`: the toolkit's DDIM sampler with classifier-free guidance (`pipe.text_to_image`);
+- `names`: site names from parts (`transformer_site(3, "attn2.probs")`), U-Net inputs;
+- `weights`: the Dense kernels an edit may read and write (`dense_kernel`, `set_dense_kernel`);
 - `tracing`: `trace(pipe, record=..., edits=..., steps=..., half=..., reduce=...)` around a whole
-  generation, and `patch(other_trace)` to put one run's tensors into another;
+  generation (run by `models.sampler.Sampler`), and `patch(other_trace)`;
 - `graph`: which layer feeds which (Keras' inbound nodes) and where a channel comes from;
 - `cache`: `model_cache(model)`, the one per-model cache of everything computed once per model.
 
@@ -16,19 +19,15 @@
     tr["spatial_transformer_3.attn2.probs"]
 """
 
-import importlib
+from keras_sd_interp.lens import cache, catalog, graph, names, selection, sites, taps, tracing
+from keras_sd_interp.lens import weights
+from keras_sd_interp.lens.catalog import list_sites
+from keras_sd_interp.lens.names import transformer_site, unet_inputs
+from keras_sd_interp.lens.tracing import Trace, Where, patch, trace
+from keras_sd_interp.lens.weights import dense_kernel, set_dense_kernel
 
-# The models import lens.sites (every rebuilt layer reports through it), and the sampler
-# imports the models: so the names below load on first use, not with the package.
-_EXPORTS = {
-    "Generation": "sampler", "Sampler": "sampler",
-    "Trace": "tracing", "Where": "tracing", "known_sites": "tracing", "patch": "tracing",
-    "trace": "tracing",
-}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'keras_sd_interp.lens' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"keras_sd_interp.lens.{_EXPORTS[name]}"), name)
+__all__ = [
+    "Trace", "Where", "cache", "catalog", "dense_kernel", "graph", "list_sites", "names",
+    "patch", "selection", "set_dense_kernel", "sites", "taps", "trace", "tracing",
+    "transformer_site", "unet_inputs", "weights",
+]

@@ -16,104 +16,70 @@ rebuilding the model.
 """
 
 import contextlib
-import threading
 
 import tensorflow as tf
 
-_STATE = threading.local()
-
-
-def _active_contexts():
-    if not hasattr(_STATE, "stack"):
-        _STATE.stack = []
-    return _STATE.stack
+from keras_sd_interp.hook_points import active, located, location, site  # noqa: F401
+from keras_sd_interp.lens.selection import SiteSelector
 
 
 class HookContext:
     """The edits and the records of one `hooks(...)` block.
 
     Attributes:
-        record: set of site names whose tensors are kept in `cache` ("all": every site).
-        edits: dict site name -> list of functions tensor -> tensor, applied in order.
+        record: a `SiteSelector` of the sites whose tensors are kept in `cache`.
+        edits: list of (SiteSelector, [functions tensor -> tensor]), applied in order.
         cache: dict site name -> the tensor that flowed through that site (after edits).
+        seen: the site names the block's calls reached.
     """
 
     def __init__(self, record=(), edits=None):
-        self.record_all = record == "all"
-        self.record = set() if self.record_all else set(record)
-        self.edits = {}
-        for name, fns in (edits or {}).items():
-            self.edits[name] = list(fns) if isinstance(fns, (list, tuple)) else [fns]
+        self.record = SiteSelector(record)
+        self.edits = [(SiteSelector(selection, what="edit"),
+                       list(fns) if isinstance(fns, (list, tuple)) else [fns])
+                      for selection, fns in (edits or {}).items()]
         self.cache = {}
         self.seen = set()
 
     def apply(self, name, tensor):
         self.seen.add(name)
-        for fn in self.edits.get(name, ()):
-            tensor = fn(tensor)
-        if self.record_all or name in self.record:
+        for selector, fns in self.edits:
+            if selector(name):
+                for fn in fns:
+                    tensor = fn(tensor)
+        if self.record(name):
             self.cache[name] = tensor
         return tensor
 
-
-def site(name, tensor):
-    """Passes `tensor` through the active hooks registered for `name`; identity otherwise."""
-    stack = _active_contexts()
-    if not stack or name is None:
-        return tensor
-    for context in stack:
-        tensor = context.apply(name, tensor)
-    return tensor
-
-
-@contextlib.contextmanager
-def active(context):
-    """Puts a hook context (any object with `apply(name, tensor) -> tensor`) on the stack."""
-    stack = _active_contexts()
-    stack.append(context)
-    try:
-        yield context
-    finally:
-        stack.remove(context)
-
-
-@contextlib.contextmanager
-def located(**where):
-    """Tells hook contexts where the model runs: e.g. `step`, `timestep` (scalar tensors) and
-    `half` ("cond"/"uncond") or `halves` (the batch is [uncond; cond], each `half_size` items).
-    The sampler sets it; `location()` reads it (None outside any `located` block)."""
-    previous = getattr(_STATE, "where", None)
-    _STATE.where = dict(previous or {}, **where)
-    try:
-        yield
-    finally:
-        _STATE.where = previous
-
-
-def location():
-    """The innermost `located(...)` information (a dict), or None."""
-    return getattr(_STATE, "where", None)
+    def unmatched(self):
+        """Selected names and globs that no site reached by the block matches."""
+        selectors = [self.record] + [selector for selector, _ in self.edits]
+        return sorted({name for selector in selectors for name in selector.unmatched(self.seen)})
 
 
 @contextlib.contextmanager
 def hooks(record=(), edits=None):
-    """Activates recording and editing of named sites for the block; yields the cache dict.
+    """Activates recording and editing of sites for the block; yields the cache dict.
 
     Args:
-        record: site names to record, or "all" for every site reached.
-        edits: dict site name -> function (or list of functions) tensor -> tensor.
+        record: the sites to record: a name, glob, predicate, "all", or a list of them
+            (the selection `lens.trace` takes; addresses need the model: `taps.run_with_cache`).
+        edits: dict {selection: function (or list of functions) tensor -> tensor}.
 
     Yields:
         dict site name -> recorded tensor, filled while the block runs the model.
+
+    Raises:
+        ValueError after the block: a selected name or glob that no reached site matches.
     """
     context = HookContext(record, edits)
     with active(context):
         yield context.cache
-    missing = (context.record | set(context.edits)) - context.seen
+    missing = context.unmatched()
     if missing and context.seen:
         raise ValueError(
-            f"these sites were never reached by the forward pass: {sorted(missing)}; "
-            "see keras_sd_interp.lens.taps.list_taps() for valid names"
+            f"these sites were never reached by the forward pass: {missing}; "
+            "see keras_sd_interp.lens.list_sites(pipe or unet) for valid names"
         )
 
 

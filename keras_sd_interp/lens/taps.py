@@ -5,7 +5,7 @@ Addresses:
 - "conv_9": the output of the 9th 3x3 kernel (0..51) in layer order, i.e. `res_block_3.conv2`;
 - a readable name: "res_block_3", "res_block_3.conv1", "res_block_3.conv1_raw",
   "res_block_3.conv2", "res_block_3.residual", "spatial_transformer_3.attn2.probs", ...
-  (`list_taps` lists them all with their shapes).
+  (`lens.list_sites(unet)` lists them all with their shapes).
 
     taps = tap_model(unet, ["layer_12", "conv_9", "spatial_transformer_3.attn2.probs"])
     acts = taps([latent, t_emb, context])     # dict: address -> (batch, ...) tensor
@@ -27,7 +27,7 @@ import tensorflow as tf
 from keras_sd_interp.models import layers as sd_layers
 from keras_sd_interp.lens.cache import model_cache
 from keras_sd_interp.lens.sites import hooks
-from keras_sd_interp.models.unet import NUM_LAYERS, layer_site_names  # noqa: F401 (re-export)
+from keras_sd_interp.models.unet import NUM_LAYERS, layer_site_names
 
 NUM_CONVS = 52
 # Resolution level of each conv's output (index into UNetConfig.channels; None: the latent),
@@ -161,7 +161,7 @@ def resolve(unet, address):
         close = [name for name in known if name.startswith(address.split(".")[0])][:8]
         raise ValueError(
             f"unknown tap {address!r}: use a layer index 0..{NUM_LAYERS - 1}, 'layer_N', "
-            f"'conv_N' (N in 0..{NUM_CONVS - 1}) or a name from list_taps()"
+            f"'conv_N' (N in 0..{NUM_CONVS - 1}) or a name from lens.list_sites(unet)"
             + (f"; names starting alike: {close}" if close else "")
         )
     return address
@@ -201,11 +201,6 @@ def tap_shapes(unet):
         shapes.update(recorded)
         stored["taps.shapes"] = shapes
     return stored["taps.shapes"]
-
-
-def list_taps(unet):
-    """Lines "name  (shape)" for every tappable site, in forward order."""
-    return [f"{name:44s} {shape}" for name, shape in tap_shapes(unet).items()]
 
 
 def check_channel(unet, address, channel):

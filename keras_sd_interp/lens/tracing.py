@@ -14,9 +14,10 @@ nnsight's `generate()` do, around the user's own call.
         pipe.text_to_image(prompt, seed=0)
 
 What a trace touches:
-- sites: the U-Net's (`lens.taps.list_taps(unet)`), the text encoder's (`text.layer_0.attn.z`,
-  see `models/text_encoder.py`) and the sampler's (`sampler.x_t`, `sampler.eps`,
-  `sampler.x0`), chosen by exact name, glob (`"*.attn2.probs"`) or predicate (name -> bool);
+- sites: the U-Net's, the text encoder's (`text.layer_0.attn.z`, see `models/text_encoder.py`)
+  and the sampler's (`sampler.x_t`, `sampler.eps`, `sampler.x0`): `lens.list_sites(pipe)`;
+  chosen by exact name, glob (`"*.attn2.probs"`), predicate (name -> bool) or U-Net address
+  (`12`, `"layer_12"`, `"conv_9"`), as `lens.sites.hooks` chooses them (`selection.py`);
 - steps: every step, or a list / range of step indices (0 = the first, noisiest step);
 - half: "cond" (the prompts), "uncond" (the empty or negative prompt) or "both".
 
@@ -30,19 +31,19 @@ per generation (no step axis). `tr.memory_bytes()` says what the records hold.
 """
 
 import dataclasses
-import fnmatch
 import inspect
-import threading
 
 import numpy as np
 import tensorflow as tf
 
-from keras_sd_interp.lens import sites
-from keras_sd_interp.lens.sampler import HALVES, SAMPLER_SITES
+from keras_sd_interp import hook_points
+from keras_sd_interp.lens import sites, taps
+from keras_sd_interp.lens.catalog import list_sites
+from keras_sd_interp.lens.selection import SiteSelector, examples
+from keras_sd_interp.models.sampler import HALVES
 
 REDUCERS = (None, "sum", "mean", "max")
 HALF_CHOICES = ("cond", "uncond", "both")
-_ACTIVE = threading.local()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,66 +74,6 @@ def patch(source, batch=None, axis=None, indices=None):
     recorded that site with `reduce=None`, at least at the steps this trace edits."""
     return Patch(source, None if batch is None else tuple(batch), axis,
                  None if indices is None else tuple(indices))
-
-
-def active_trace(pipe):
-    """The trace open around `pipe` in this thread, or None."""
-    tracer = getattr(_ACTIVE, "trace", None)
-    return tracer if tracer is not None and tracer.pipe is pipe else None
-
-
-def _is_glob(pattern):
-    return any(char in pattern for char in "*?[")
-
-
-def known_sites(pipe):
-    """Every site name of a pipeline: U-Net, text encoder, sampler (a list, forward order)."""
-    from keras_sd_interp.lens import taps
-    from keras_sd_interp.models.text_encoder import text_site_names
-
-    unet = pipe.diffusion_model
-    inputs = {x.name for x in unet.inputs}
-    unet_sites = [name for name in taps.tap_shapes(unet) if name not in inputs]
-    text_layers = getattr(pipe.text_encoder, "num_text_layers", 0)
-    return text_site_names(text_layers) + unet_sites + list(SAMPLER_SITES)
-
-
-class _Selector:
-    """Site selection from names, globs, predicates or addresses (`layer_12`, `conv_9`, 12)."""
-
-    def __init__(self, selection, valid, resolve, what):
-        if selection is None or selection == ():
-            selection = []
-        if isinstance(selection, (str, int)) or callable(selection):
-            selection = [selection]
-        self.exact, self.globs, self.predicates = set(), [], []
-        for item in selection:
-            if callable(item):
-                self.predicates.append(item)
-            elif isinstance(item, str) and _is_glob(item):
-                if not fnmatch.filter(valid, item):
-                    raise ValueError(f"{what} pattern {item!r} matches no site; sites look like "
-                                     f"{_examples(valid)} (lens.trace.known_sites(pipe))")
-                self.globs.append(item)
-            elif isinstance(item, str) and item in valid:
-                self.exact.add(item)
-            else:
-                self.exact.add(resolve(item))
-
-    def __bool__(self):
-        return bool(self.exact or self.globs or self.predicates)
-
-    def __call__(self, name):
-        return (name in self.exact or any(fnmatch.fnmatchcase(name, g) for g in self.globs)
-                or any(p(name) for p in self.predicates))
-
-    def key(self):
-        return (tuple(sorted(self.exact)), tuple(self.globs), tuple(map(id, self.predicates)))
-
-
-def _examples(valid):
-    picks = [n for n in valid if n.endswith(("attn2.probs", "conv1", "attn.z"))][:3]
-    return picks + ["sampler.eps"]
 
 
 def _call_hook(fn, tensor, where):
@@ -230,9 +171,9 @@ class Trace:
             raise ValueError("edits must be a dict {site selection: function or lens.patch(...)}")
         self.pipe, self.half, self.reduce = pipe, half, reduce
         self.step_selection = steps
-        valid = known_sites(pipe)
+        valid = list(list_sites(pipe))
         resolve = self._resolver(pipe.diffusion_model, valid)
-        self.record = _Selector(record, valid, resolve, "record")
+        self.record = SiteSelector(record, valid, resolve, "record")
         self.edits = []
         for selection, fns in (edits or {}).items():
             fns = list(fns) if isinstance(fns, (list, tuple)) else [fns]
@@ -240,7 +181,7 @@ class Trace:
                 if not (callable(fn) or isinstance(fn, Patch)):
                     raise ValueError(f"edit for {selection!r} is {fn!r}: give a function "
                                      "tensor -> tensor (or (tensor, where)) or lens.patch(trace)")
-            self.edits.append((_Selector(selection, valid, resolve, "edit"), fns))
+            self.edits.append((SiteSelector(selection, valid, resolve, "edit"), fns))
         self._text_names = [n for n in valid if n.startswith("text.")]
         self._values, self._counts = {}, {}
         self.steps, self.timesteps, self.generation = [], [], None
@@ -249,26 +190,22 @@ class Trace:
     @staticmethod
     def _resolver(unet, valid):
         def resolve(address):
-            from keras_sd_interp.lens import taps
-
             if isinstance(address, str) and address.startswith(("text.", "sampler.")):
                 raise ValueError(f"unknown site {address!r}; valid names look like "
-                                 f"{_examples(valid)} (lens.trace.known_sites(pipe))")
+                                 f"{examples(valid)} (lens.list_sites(pipe))")
             return taps.resolve(unet, address)
         return resolve
 
     # -- the with block -------------------------------------------------------------------
     def __enter__(self):
-        if getattr(_ACTIVE, "trace", None) is not None:
-            raise RuntimeError("a trace is already open in this thread; close it first")
-        _ACTIVE.trace = self
+        hook_points.open_trace(self)
         return self
 
     def __exit__(self, *exc_info):
-        _ACTIVE.trace = None
+        hook_points.close_trace()
         return False
 
-    # -- called by the sampler ------------------------------------------------------------
+    # -- called by the sampler (models/sampler.py), through hook_points.active_trace --------
     def _hooks(self):
         return StepHooks(self.record, self.edits, self.half)
 

@@ -16,13 +16,15 @@ What changes:
 `site_name` is None until `unet.assign_site_names` names the layers by position.
 """
 
+import math
+
 import tensorflow as tf
 from keras import layers
 from keras import ops
 from keras_cv.src.models.stable_diffusion import diffusion_model as kcv_unet
 from keras_cv.src.models.stable_diffusion import padded_conv2d as kcv_conv
 
-from keras_sd_interp.lens.sites import site
+from keras_sd_interp.hook_points import site
 
 
 def _sub_site(layer, suffix):
@@ -198,3 +200,19 @@ class SpatialTransformer(kcv_unet.SpatialTransformer):
 
     def call(self, inputs):
         return site(self.site_name, super().call(inputs))
+
+
+def timestep_embedding(timesteps, dim, max_period=10000):
+    """keras-cv's sinusoidal timestep embedding, batched.
+
+    Args:
+        timesteps: float tensor (batch,), training step indices 0..999.
+        dim: embedding length (320 for SD).
+
+    Returns:
+        (batch, dim) tensor: concat([cos(t * f), sin(t * f)]), f = max_period ** (-k / (dim/2)).
+    """
+    half = dim // 2
+    freqs = ops.exp(-math.log(max_period) * ops.arange(0, half, dtype="float32") / half)
+    args = ops.cast(ops.reshape(timesteps, (-1, 1)), "float32") * freqs[None]
+    return ops.concatenate([ops.cos(args), ops.sin(args)], axis=-1)

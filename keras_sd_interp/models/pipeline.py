@@ -9,11 +9,8 @@ encoder and DDIM sampler, so `text_to_image` behaves as keras-cv's does) whose
     taps.run_with_cache(pipe.diffusion_model, inputs, ["res_block_3.conv1"])
 """
 
-import math
-
 import numpy as np
 
-from keras import ops
 from keras_cv.src.models.stable_diffusion.clip_tokenizer import SimpleTokenizer
 from keras_cv.src.models.stable_diffusion.decoder import Decoder
 from keras_cv.src.models.stable_diffusion.image_encoder import ImageEncoder
@@ -21,6 +18,7 @@ from keras_cv.src.models.stable_diffusion.stable_diffusion import MAX_PROMPT_LEN
 from keras_cv.src.models.stable_diffusion.stable_diffusion import StableDiffusion
 
 from keras_sd_interp.models.config import SD14
+from keras_sd_interp.models.sampler import Sampler
 from keras_sd_interp.models.text_encoder import build_sd14_text_encoder
 from keras_sd_interp.models.unet import SDUNet
 from keras_sd_interp.models.weights import load_sd14_weights, sd14_weight_path
@@ -28,25 +26,9 @@ from keras_sd_interp.models.weights import load_sd14_weights, sd14_weight_path
 END_OF_TEXT = 49407  # CLIP's end token, also its padding
 
 
-def timestep_embedding(timesteps, dim, max_period=10000):
-    """keras-cv's sinusoidal timestep embedding, batched.
-
-    Args:
-        timesteps: float tensor (batch,), training step indices 0..999.
-        dim: embedding length (320 for SD).
-
-    Returns:
-        (batch, dim) tensor: concat([cos(t * f), sin(t * f)]), f = max_period ** (-k / (dim/2)).
-    """
-    half = dim // 2
-    freqs = ops.exp(-math.log(max_period) * ops.arange(0, half, dtype="float32") / half)
-    args = ops.cast(ops.reshape(timesteps, (-1, 1)), "float32") * freqs[None]
-    return ops.concatenate([ops.cos(args), ops.sin(args)], axis=-1)
-
-
 class LensSampling:
     """Mixin: `text_to_image` with keras-cv's signature, run by the toolkit's own sampler
-    (`keras_sd_interp.lens.sampler.Sampler`: one compiled step per denoising step, a batch of
+    (`keras_sd_interp.models.sampler.Sampler`: one compiled step per denoising step, a batch of
     different prompts in one call, visible to `lens.trace`)."""
 
     _sampler = None
@@ -54,8 +36,6 @@ class LensSampling:
     @property
     def sampler(self):
         if self._sampler is None:
-            from keras_sd_interp.lens.sampler import Sampler  # the lens builds on models
-
             self._sampler = Sampler(self)
         return self._sampler
 

@@ -20,18 +20,24 @@ import keras
 from keras import ops
 from keras_cv.src.models.stable_diffusion import text_encoder as kcv_text
 
-from keras_sd_interp.lens.sites import site
+from keras_sd_interp.hook_points import site
 
 SD14_TEXT = dict(vocab_size=49408, width=768, num_layers=12, num_heads=12)
+
+
+def text_layer_site(index, part=None):
+    """"text.layer_0", or with a part ("attn.z", "mlp.out", ...) "text.layer_0.attn.z"."""
+    return f"text.layer_{index}" if part is None else f"text.layer_{index}.{part}"
+
+
+LAYER_PARTS = ("resid_pre", "attn.probs", "attn.z", "attn.out", "mlp.out", "resid_post")
 
 
 def text_site_names(num_layers):
     """Every text-encoder site name in forward order, for an encoder of `num_layers` layers."""
     names = ["text.embed"]
     for i in range(num_layers):
-        prefix = f"text.layer_{i}"
-        names += [f"{prefix}.resid_pre", f"{prefix}.attn.probs", f"{prefix}.attn.z",
-                  f"{prefix}.attn.out", f"{prefix}.mlp.out", f"{prefix}.resid_post"]
+        names += [text_layer_site(i, part) for part in LAYER_PARTS]
     return names + ["text.final_norm"]
 
 
@@ -111,8 +117,8 @@ def build_text_encoder(vocab_size, max_length, width, num_layers, num_heads,
     model = keras.Model([tokens, positions], final_norm(x), name=name)
     embedding.site_name, final_norm.site_name = "text.embed", "text.final_norm"
     for i, layer in enumerate(encoder_layers):
-        layer.site_name = f"text.layer_{i}"
-        layer.clip_attn.site_name = f"text.layer_{i}.attn"
+        layer.site_name = text_layer_site(i)
+        layer.clip_attn.site_name = text_layer_site(i, "attn")
     model.num_text_layers = num_layers
     return model
 

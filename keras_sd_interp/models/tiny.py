@@ -15,7 +15,8 @@ from keras_cv.src.models.stable_diffusion.stable_diffusion import StableDiffusio
 
 from keras_sd_interp.models import bundled
 from keras_sd_interp.models.config import TINY
-from keras_sd_interp.models.pipeline import LensSampling, timestep_embedding
+from keras_sd_interp.models.layers import timestep_embedding
+from keras_sd_interp.models.pipeline import LensSampling
 from keras_sd_interp.models.tiny_text import WordTokenizer, build_text_encoder
 from keras_sd_interp.models.tiny_vae import build_decoder, build_image_encoder, build_vae_encoder
 from keras_sd_interp.models.unet import SDUNet

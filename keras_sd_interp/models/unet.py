@@ -12,7 +12,24 @@ from keras_cv.src.models.stable_diffusion.diffusion_model import DiffusionModel
 from keras_sd_interp.models import layers as sd_layers
 from keras_sd_interp.models.config import get_config
 
-NUM_LAYERS = 66
+NUM_LAYERS = 66  # entries of `model.layers` (the paper's layer indices 0..65)
+NUM_RES_BLOCKS = 22
+NUM_TRANSFORMERS = 16  # spatial transformers, each with attn1 (self) and attn2 (cross)
+
+
+def _named(stem, index, part):
+    return f"{stem}_{index}" if part is None else f"{stem}_{index}.{part}"
+
+
+def res_block_site(index, part=None):
+    """"res_block_3", or with a part ("conv1", "conv2", "residual") "res_block_3.conv1"."""
+    return _named("res_block", index, part)
+
+
+def transformer_site(index, part=None):
+    """"spatial_transformer_3", or with a part "spatial_transformer_3.attn2.probs"."""
+    return _named("spatial_transformer", index, part)
+
 
 # Readable names by kind, given in layer order (fixed by position, never from `layer.name`,
 # which Keras numbers per session).
@@ -22,8 +39,8 @@ _KIND_NAMES = {
     "Activation": ["time_embed.act", "out.act"],
     "GroupNormalization": ["out.norm"],
     "PaddedConv2D": ["conv_in", "downsample_0", "downsample_1", "downsample_2", "conv_out"],
-    "ResBlock": [f"res_block_{i}" for i in range(22)],
-    "SpatialTransformer": [f"spatial_transformer_{i}" for i in range(16)],
+    "ResBlock": [res_block_site(i) for i in range(NUM_RES_BLOCKS)],
+    "SpatialTransformer": [transformer_site(i) for i in range(NUM_TRANSFORMERS)],
     "Concatenate": [f"concat_{i}" for i in range(12)],
     "Upsample": [f"upsample_{i}" for i in range(3)],
 }
@@ -142,3 +159,8 @@ def assign_site_names(model):
             block.attn1.site_name = f"{name}.attn1"
             block.attn2.site_name = f"{name}.attn2"
             block.site_name = name  # its feed-forward is `{name}.ff`
+
+
+def ordinal_of(name):
+    """The index in a site name: "spatial_transformer_3.attn2.probs" -> 3, "res_block_12" -> 12."""
+    return int(name.split(".")[0].rsplit("_", 1)[1])

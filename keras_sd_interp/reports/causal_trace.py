@@ -6,6 +6,7 @@ import numpy as np
 
 from keras_sd_interp import io
 from keras_sd_interp.attribution import causal_trace as ct
+from keras_sd_interp.lens import components as parts
 from keras_sd_interp.reports.plotting import causal_trace as plots
 
 
@@ -23,7 +24,7 @@ def write_causal_trace(result, output_dir, token_labels=None, num_text_layers=No
     components, effect = result["components"], np.asarray(result["effect"])
     unet = [i for i, c in enumerate(components) if not c.startswith("text.")]
     record = _json_ready(result)
-    record["table"] = ct.component_table([components[i] for i in unet])
+    record["table"] = parts.component_table([components[i] for i in unet])
     if stability is not None:
         record["stability"] = stability
     paths["json"] = os.path.join(output_dir, "causal_trace.json")
@@ -33,15 +34,15 @@ def write_causal_trace(result, output_dir, token_labels=None, num_text_layers=No
     if unet:
         names = [components[i] for i in unet]
         spread = np.asarray(result["effects"])[..., unet].reshape(-1, len(unet)).std(0)
-        figure = plots.unet_effect_figure(names, effect[unet], [ct.unet_block(c) for c in names],
+        figure = plots.unet_effect_figure(names, effect[unet], [parts.unet_block(c) for c in names],
                                           title="U-Net indirect effect: " + title, errors=spread)
         paths["unet"] = os.path.join(output_dir, "unet_effect.png")
         io.save_figure(paths["unet"], figure, dpi=120)
     text = [c for c in components if c.startswith("text.")]
     if text and num_text_layers:
-        tokens = sorted({ct.split_component(c)[1] for c in text})
+        tokens = sorted({parts.split_component(c)[1] for c in text})
         labels = token_labels or [str(t) for t in tokens]
-        maps = [ct.text_effect_map(result, num_text_layers, tokens, kind) for kind in ct.TEXT_KINDS]
+        maps = [ct.text_effect_map(result, num_text_layers, tokens, kind) for kind in parts.TEXT_KINDS]
         figure = plots.text_map_figure(maps, labels, ["self-attention (attn.out)", "MLP (mlp.out)"],
                                        title="text encoder indirect effect: " + title)
         paths["text"] = os.path.join(output_dir, "text_effect.png")

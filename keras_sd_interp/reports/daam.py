@@ -1,7 +1,7 @@
 """DAAM figures: overlays per word, a grid of all words, small multiples per layer and per head,
 a GIF over the steps. matplotlib + Pillow; every file written atomically (`keras_sd_interp.io`).
 
-File names follow `cli.prompt_figure_path`: figures/daam/a_sneaker_and_a_bag_seed0_bag.png,
+File names follow `reports.paths.prompt_figure_path`: figures/daam/a_sneaker_and_a_bag_seed0_bag.png,
 ..._words.png, ..._bag_layers.png, ..._bag_heads.png, ..._bag_steps.gif.
 """
 
@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from keras_sd_interp import io
-from keras_sd_interp.cli import prompt_figure_path
+from keras_sd_interp.reports.paths import prompt_figure_path
 
 CMAP = "jet"
 ALPHA = 0.5

@@ -1,8 +1,13 @@
 """Text reports of what is inside a U-Net: the conv inventory and every tappable site."""
 
 from keras_sd_interp.lens import taps
-from keras_sd_interp.lens.sampler import SAMPLER_SITES
-from keras_sd_interp.lens.text import list_text_sites
+from keras_sd_interp.lens.catalog import list_sites
+from keras_sd_interp.models.sampler import SAMPLER_SITES
+
+
+def site_lines(shapes):
+    """Lines "name  (shape)" for a dict name -> shape (as `lens.list_sites` gives it)."""
+    return [f"{name:44s} {shape}" for name, shape in shapes.items()]
 
 
 def inventory_table(unet):
@@ -40,7 +45,7 @@ def report(unet):
     return "\n".join(
         header + layer_table(unet)
         + ["", "3x3 convs (conv index):"] + inventory_table(unet)
-        + ["", "Tappable sites (shape without batch):"] + taps.list_taps(unet)
+        + ["", "Tappable sites (shape without batch):"] + site_lines(list_sites(unet))
     )
 
 
@@ -48,7 +53,7 @@ def text_report(text_encoder):
     """The text encoder's sites and the sampler's, as one string (for `lens.trace`)."""
     return "\n".join(
         ["Text-encoder sites (shape without batch; recorded once per generation):"]
-        + list_text_sites(text_encoder)
+        + site_lines(list_sites(text_encoder))
         + ["", "Sampler sites (one per denoising step, whole batch):"]
         + [f"{name:44s} (latent shape)" for name in SAMPLER_SITES]
     )

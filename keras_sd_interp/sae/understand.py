@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_sd_interp.lens import taps
+from keras_sd_interp.lens.names import unet_inputs
 
 
 def most_selective(selectivity, num_classes=10):
@@ -35,11 +36,8 @@ def random_firing(selectivity, num, seed=0, exclude=()):
 def peak_sides(unet, sae, site, latents, features, timesteps, context):
     """Which half each latent (B, h, w, 4) activates feature `features[i]` most in, run clean at
     `timesteps` (B,) with `context` (B, tokens, width): (B,) 0 = left, 1 = right."""
-    from keras_sd_interp.models.pipeline import timestep_embedding
-
     tap = taps.tap_model(unet, [site])
-    t_emb = timestep_embedding(np.asarray(timesteps, np.float32), unet.inputs[1].shape[-1])
-    acts = tap([tf.constant(latents, tf.float32), t_emb, tf.constant(context)])[site].numpy()
+    acts = tap(unet_inputs(unet, latents, timesteps, context))[site].numpy()
     b, h, w, c = acts.shape
     pre = sae.pre_activations(tf.constant(acts.reshape(-1, c))).numpy().reshape(b, h, w, -1)
     maps = pre[np.arange(b), :, :, np.asarray(features)]                 # (B, h, w)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from keras_sd_interp.data import compositions
 from keras_sd_interp.models import bundled
 from keras_sd_interp.models.config import TINY
-from keras_sd_interp.models.pipeline import timestep_embedding
+from keras_sd_interp.models.layers import timestep_embedding
 from keras_sd_interp.models.tiny_text import WordTokenizer, build_text_encoder
 from keras_sd_interp.models.tiny_vae import build_decoder, build_vae_encoder
 from keras_sd_interp.models.unet import SDUNet

@@ -111,3 +111,14 @@ def reference_accuracy(pipe, judge, test_images, test_labels, num_per_class=20, 
         return float(np.mean(np.concatenate(pair_cell_hits(judge, images, left, right))))
 
     return {"real": cell_accuracy(real), "autoencoded": cell_accuracy(autoencoded)}
+
+
+def evaluate(pipe, judge, test_images, test_labels, num_per_class=20, num_steps=25,
+             guidance=5.0, seed=0):
+    """`prompt_accuracy` with the real reference (`reference_accuracy`) under "reference".
+
+    Returns (scores dict, pair images uint8 (n, 32, 64, 1))."""
+    scores, pair_images = prompt_accuracy(pipe, judge, num_per_class, num_steps, guidance, seed)
+    scores["reference"] = reference_accuracy(pipe, judge, test_images, test_labels,
+                                             num_per_class, seed)
+    return scores, pair_images

@@ -8,7 +8,8 @@ in the same order), so with nothing hooked its images equal keras-cv's; but
 - one compiled step (`tf.function`) per denoising step runs the U-Net on the 2B batch
   [uncond; cond], as diffusers does, or as two calls, as keras-cv (`batched_guidance`);
 - every step knows its index, its timestep and which half each batch item belongs to, and a
-  `lens.trace(...)` around a generation reads or edits any site there (see `tracing.py`);
+  `lens.trace(...)` around a generation reads or edits any site there (see `lens/tracing.py`;
+  the sampler only asks `hook_points.active_trace(pipe)`, so it never imports the lens);
 - a list of different prompts generates in one call.
 
     sampler = Sampler(pipe)
@@ -27,8 +28,8 @@ import tensorflow as tf
 from keras_cv.src.models.stable_diffusion.constants import _ALPHAS_CUMPROD
 from tqdm import tqdm
 
-from keras_sd_interp.lens import sites
-from keras_sd_interp.models.pipeline import timestep_embedding
+from keras_sd_interp import hook_points
+from keras_sd_interp.models.layers import timestep_embedding
 
 NUM_TRAIN_TIMESTEPS = 1000
 HALVES = ("uncond", "cond")
@@ -132,7 +133,7 @@ class Sampler:
         tokens = tf.constant(self.pipe.tokens(prompts), tf.int32)
         if hooks is None:
             return self._encode(tokens)  # eager, as keras-cv's tiny path; once per generation
-        with sites.active(hooks), sites.located(half=half, step=None, timestep=None):
+        with hook_points.active(hooks), hook_points.located(half=half, step=None, timestep=None):
             return self._encode(tokens)
 
     def _unet(self, latent, t_emb, context):
@@ -148,21 +149,21 @@ class Sampler:
         sqrt(1-a_t), sqrt(a_prev), sqrt(1-a_prev); contexts (n, L, D); guidance float32 scalar.
         Returns the next latent (n, h, w, 4)."""
         n = tf.shape(latent)[0]
-        latent = sites.site("sampler.x_t", latent)
+        latent = hook_points.site("sampler.x_t", latent)
         t_emb = timestep_embedding(tf.fill([n], timestep), self.pipe.config.time_embedding_dim)
         if self.batched_guidance:
-            with sites.located(half=None, halves=HALVES, half_size=latent.shape[0]):
+            with hook_points.located(half=None, halves=HALVES, half_size=latent.shape[0]):
                 both = self._unet(tf.concat([latent, latent], 0), tf.concat([t_emb, t_emb], 0),
                             tf.concat([uncond_context, context], 0))
             eps_uncond, eps_cond = tf.split(both, 2, axis=0)
         else:
-            with sites.located(half="uncond", halves=None):
+            with hook_points.located(half="uncond", halves=None):
                 eps_uncond = self._unet(latent, t_emb, uncond_context)
-            with sites.located(half="cond", halves=None):
+            with hook_points.located(half="cond", halves=None):
                 eps_cond = self._unet(latent, t_emb, context)
-        eps = sites.site("sampler.eps", eps_uncond + guidance * (eps_cond - eps_uncond))
+        eps = hook_points.site("sampler.eps", eps_uncond + guidance * (eps_cond - eps_uncond))
         sqrt_a_t, sqrt_one_minus_a_t, sqrt_a_prev, sqrt_one_minus_a_prev = tf.unstack(coefficients)
-        pred_x0 = sites.site("sampler.x0", (latent - sqrt_one_minus_a_t * eps) / sqrt_a_t)
+        pred_x0 = hook_points.site("sampler.x0", (latent - sqrt_one_minus_a_t * eps) / sqrt_a_t)
         return eps * sqrt_one_minus_a_prev + sqrt_a_prev * pred_x0
 
     # -- generation -----------------------------------------------------------------------
@@ -187,8 +188,6 @@ class Sampler:
             Generation (float images in about [-1, 1], final latents, prompts, timesteps).
             Inside `lens.trace(pipe, ...)`, the trace records and edits along the way.
         """
-        from keras_sd_interp.lens.tracing import active_trace  # tracing.py imports this module
-
         prompts = _check_prompts(prompt)
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
@@ -201,7 +200,7 @@ class Sampler:
             del model  # built (and weights loaded) eagerly, never inside a compiled function
         image_prompts = [p for p in prompts for _ in range(batch_size)]
         n = len(image_prompts)
-        tracer = active_trace(self.pipe)
+        tracer = hook_points.active_trace(self.pipe)
         if tracer is not None:
             tracer.begin(self, num_steps, n, [t for t, _, _ in schedule])
 
@@ -244,7 +243,7 @@ class Sampler:
         """
         if key not in self._hooked_steps:
             def step_fn(step, feeds, *args):
-                with sites.active(hook_context), sites.located(step=step, timestep=args[1]):
+                with hook_points.active(hook_context), hook_points.located(step=step, timestep=args[1]):
                     hook_context.start(feeds)
                     latent = self._denoise(*args)
                     return latent, hook_context.finish()
