@@ -114,6 +114,27 @@ def test_edit_then_undo_restores_weights_bit_for_bit(pipe):
                                           before[name])
 
 
+def test_an_edit_belongs_to_its_pipeline_and_edits_unwind_last_in_first_out(pipe):
+    name = "text.layer_0.attn.out_proj"
+    original = lens.dense_kernel(pipe, name)[0]
+    first = editing.Edit({name: original + 1.0})
+    second = editing.Edit({name: original + 2.0})
+    other = load_pipeline("tiny")
+    first.apply(pipe)
+    second.apply(pipe)
+    try:
+        with pytest.raises(ValueError, match="applied to another pipeline"):
+            first.undo(other)
+        with pytest.raises(RuntimeError, match=r"1 edit\(s\) applied after this one"):
+            first.undo(pipe)
+        np.testing.assert_array_equal(lens.dense_kernel(pipe, name)[0], original + 2.0)
+        np.testing.assert_array_equal(lens.dense_kernel(other, name)[0], original)
+    finally:
+        second.undo(pipe)
+        first.undo(pipe)
+    np.testing.assert_array_equal(lens.dense_kernel(pipe, name)[0], original)
+
+
 def test_saved_edit_loads_into_a_fresh_model_and_gives_the_same_images(pipe, tmp_path):
     edit = editing.locoedit(pipe, [("sneaker", "bag")], layers=[5, 6], positions="all")
     path = tmp_path / "edit.npz"

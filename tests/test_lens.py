@@ -291,3 +291,26 @@ def test_text_sites_are_listed_with_shapes(pipe):
     assert "text.final_norm" in report and "sampler.eps" in report
     assert set(shapes) <= set(lens.list_sites(pipe))
 
+
+def test_a_patch_refuses_a_source_of_another_batch_or_schedule(pipe):
+    site = "spatial_transformer_5.attn2"
+    with lens.trace(pipe, record=site) as one_image:
+        generate(pipe, num_steps=4)
+    with lens.trace(pipe, record=site) as two_images:
+        pipe.sampler.generate(PROMPT, batch_size=2, num_steps=4, seed=0)
+    with lens.trace(pipe, record=site) as ten_steps:
+        generate(pipe, num_steps=10)
+    with pytest.raises(ValueError, match=r"made 1 image\(s\), this run makes 3"):
+        with lens.trace(pipe, edits={site: lens.patch(one_image)}):
+            pipe.sampler.generate(PROMPT, batch_size=3, num_steps=4, seed=0)
+    with pytest.raises(ValueError, match=r"made 2 image\(s\), this run makes 3"):
+        with lens.trace(pipe, edits={site: lens.patch(two_images, batch=[0])}):
+            pipe.sampler.generate(PROMPT, batch_size=3, num_steps=4, seed=0)
+    with pytest.raises(ValueError, match=r"step 1 ran at timestep 888 in the source \(10 steps\) "
+                                         r"and at 666 here \(4 steps\)"):
+        with lens.trace(pipe, edits={site: lens.patch(ten_steps)}, steps=[0, 1]):
+            generate(pipe, num_steps=4)
+    # One image into chosen items is what causal tracing does: allowed.
+    with lens.trace(pipe, edits={site: lens.patch(one_image, batch=[1])}):
+        patched = pipe.sampler.generate(PROMPT, batch_size=3, num_steps=4, seed=0).images
+    assert patched.shape[0] == 3

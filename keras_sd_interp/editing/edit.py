@@ -10,19 +10,27 @@ import json
 
 import numpy as np
 
+from keras_sd_interp.lens.cache import model_cache
 from keras_sd_interp.lens.weights import dense_kernel, set_dense_kernel
 
+
+def _applied(pipe):
+    """The edits applied to `pipe`, oldest first (kept in the pipeline's model cache)."""
+    return model_cache(pipe).get_or_build("editing.applied", list)
 
 @dataclasses.dataclass
 class Edit:
     """New kernels {layer name: (in, out) array} and what made them (a JSON-ready dict).
 
     `apply(pipe)` writes the kernels and keeps the old ones; `undo(pipe)` puts them back
-    bit for bit. `save(path)` / `load_edit(path)` use one .npz (kernels + JSON info)."""
+    bit for bit. An applied edit belongs to its pipeline, and edits on one pipeline unwind last
+    in, first out (undoing an earlier one first would put back kernels a later one replaced).
+    `save(path)` / `load_edit(path)` use one .npz (kernels + JSON info)."""
 
     kernels: dict
     info: dict = dataclasses.field(default_factory=dict)
     _saved: dict = dataclasses.field(default=None, repr=False)
+    _pipe: object = dataclasses.field(default=None, repr=False)
 
     def apply(self, pipe):
         if self._saved is not None:
@@ -34,15 +42,24 @@ class Edit:
                                  f"{saved[name].shape} (another model size?)")
         for name, kernel in self.kernels.items():
             set_dense_kernel(pipe, name, kernel)
-        self._saved = saved
+        self._saved, self._pipe = saved, pipe
+        _applied(pipe).append(self)
         return self
 
     def undo(self, pipe):
         if self._saved is None:
             raise RuntimeError("this edit is not applied")
+        if pipe is not self._pipe:
+            raise ValueError("this edit was applied to another pipeline: undo it there "
+                             "(its saved kernels are that pipeline's)")
+        stack = _applied(pipe)
+        if stack[-1] is not self:
+            raise RuntimeError(f"{len(stack) - 1 - stack.index(self)} edit(s) applied after this "
+                               "one are still applied: undo them first (last in, first out)")
         for name, kernel in self._saved.items():
             set_dense_kernel(pipe, name, kernel)
-        self._saved = None
+        stack.pop()
+        self._saved, self._pipe = None, None
         return self
 
     def save(self, path):

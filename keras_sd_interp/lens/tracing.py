@@ -227,9 +227,13 @@ class Trace:
         for selector, fns in self.edits:
             for fn in fns:
                 if isinstance(fn, Patch):
-                    self._check_patch_source(fn.source, chosen)
+                    self._check_patch(fn, chosen)
 
-    def _check_patch_source(self, source, chosen):
+    def _check_patch(self, patch, chosen):
+        """Raises ValueError unless `patch.source` recorded what this run will put back: every
+        step, the same timesteps at the patched steps, and as many images (or one image put
+        into the items that `batch=` names)."""
+        source = patch.source
         if not isinstance(source, Trace) or source.generation is None:
             raise ValueError("lens.patch(source): source must be a finished trace")
         if source.reduce is not None:
@@ -237,6 +241,20 @@ class Trace:
         missing = sorted(set(chosen) - set(source.steps))
         if missing:
             raise ValueError(f"lens.patch(source): source did not record steps {missing}")
+        if source.num_images != self.num_images and \
+                not (source.num_images == 1 and patch.batch is not None):
+            raise ValueError(
+                f"lens.patch(source): the source made {source.num_images} image(s), this run "
+                f"makes {self.num_images}; patch a run of the same batch, or put a one-image "
+                "source into chosen items with lens.patch(source, batch=[...])")
+        theirs = dict(zip(source.steps, source.timesteps))
+        for step in chosen:
+            if theirs[step] != self.all_timesteps[step]:
+                raise ValueError(
+                    f"lens.patch(source): step {step} ran at timestep {theirs[step]} in the "
+                    f"source ({len(source.all_timesteps)} steps) and at "
+                    f"{self.all_timesteps[step]} here ({len(self.all_timesteps)} steps); "
+                    "patch runs made with the same num_steps")
 
     def hooks_step(self, step):
         return step in self._chosen and bool(self.record or self.edits)
