@@ -18,6 +18,7 @@ def _applied(pipe):
     """The edits applied to `pipe`, oldest first (kept in the pipeline's model cache)."""
     return model_cache(pipe).get_or_build("editing.applied", list)
 
+
 @dataclasses.dataclass
 class Edit:
     """New kernels {layer name: (in, out) array} and what made them (a JSON-ready dict).
