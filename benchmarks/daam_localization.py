@@ -76,15 +76,15 @@ def main(argv):
             words = [CLASS_NAMES[c] for c in classes]
             # (layers, heads, 2 words, H, W) per (layer, head), every layer; DAAM, then rollout
             tc.text_rollout = False
-            maps, layers, heads, _ = tc.word_layer_head_maps(words, i, layers=range(16))
+            plain = tc.compute_heat_maps(i, words, layers=range(16))
+            maps, layers, heads = plain.maps, plain.layers, plain.heads
             tc.text_rollout = True
-            rolled = tc.word_layer_head_maps(words, i, layers=range(16))[0]
+            rolled = tc.compute_heat_maps(i, words, layers=range(16)).maps
             default = [layers.index(l) for l in tc.default_layers()]
             global_maps = maps[default].mean((0, 1))                     # (2, H, W)
             rolled_maps = rolled[default].mean((0, 1))
             # every token position (8: <start> a X and a Y <end> <end>) against each half
-            summed = [tc.summed(f"spatial_transformer_{l}.attn2.probs", i)
-                      for l in tc.default_layers()]
+            summed = [tc.summed(tc.site(l), i) for l in tc.default_layers()]
             tokens = daam.aggregate(summed, tc.latent_hw, tc.image_hw,
                                     [[t] for t in range(summed[0].shape[-1])]).mean((0, 1))
             token_rows.append(iou(daam.mask(tokens, FLAGS.tau)[:, None], halves[None]))

@@ -40,14 +40,14 @@ FLAGS = flags.FLAGS
 
 def parse_request():
     """Checks every flag before any model is built; app.UsageError names the bad value."""
-    from keras_sd_interp.attribution import daam
     from keras_sd_interp.cli import parse_numbers
+    from keras_sd_interp.cli.daam import check_request
 
     try:
         layers = parse_numbers(FLAGS.layers) or None
         heads = parse_numbers(FLAGS.heads) or None
         steps = parse_numbers(FLAGS.steps) or None
-        daam.check_request(FLAGS.model, FLAGS.prompt, FLAGS.words, layers, heads, FLAGS.tau)
+        check_request(FLAGS.model, FLAGS.prompt, FLAGS.words, layers, heads, FLAGS.tau)
         if steps is not None and max(steps) >= FLAGS.num_steps:
             raise ValueError(f"step {max(steps)} out of range: steps are 0..{FLAGS.num_steps - 1}"
                              f" (--num_steps={FLAGS.num_steps})")
@@ -69,13 +69,17 @@ def main(argv):
         pipe.sampler.generate(FLAGS.prompt, num_steps=FLAGS.num_steps,
                               unconditional_guidance_scale=FLAGS.guidance, seed=FLAGS.seed,
                               progress=True)
+    images = tc.generation.uint8()
     for index, prompt in enumerate(tc.prompts):
         words = [w for w in FLAGS.words if w.lower() in daam.prompt_words(prompt)] \
             if FLAGS.words else None
         if words == []:
             continue
-        paths = report.write_image_report(tc, index, words, FLAGS.out_dir, FLAGS.seed,
-                                          FLAGS.tau, layers, heads)
+        maps = tc.compute_heat_maps(index, words, layers=layers, heads=heads)
+        frames = {word: tc.per_step(word, index, layers=layers, heads=heads)[0]
+                  for word in maps.words} if FLAGS.per_step else None
+        paths = report.write_image_report(maps, images[index], FLAGS.out_dir, FLAGS.seed,
+                                          FLAGS.tau, frames)
         print(f"{prompt!r}: {len(paths)} files, e.g. {paths[-1]}")
 
 

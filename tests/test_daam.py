@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from keras_sd_interp.attribution import daam
+from keras_sd_interp.cli.daam import check_request
 
 PROMPTS = ["a sneaker and a bag", "a dress"]
 STEPS, SEED, GUIDANCE = 3, 0, 5.0
@@ -226,6 +227,66 @@ def test_self_attention_map(full):
         full.self_attention_map((40, 10), 0)
 
 
+def test_normalize_group_weights_and_map_grid_by_hand():
+    m = np.array([[[2.0, 4.0], [3.0, 6.0]], [[1.0, 1.0], [1.0, 1.0]]])     # (2, H 2, W 2)
+    np.testing.assert_allclose(daam.normalize(m), [[[0, 0.5], [0.25, 1]], np.zeros((2, 2))])
+    np.testing.assert_array_equal(daam.group_weights([[1], [0, 2], [2, 2]], 3),
+                                  [[0, 0.5, 0], [1, 0, 0], [0, 0.5, 1]])
+    assert daam.map_grid(32, (8, 16)) == (4, 8, 2) and daam.map_grid(2, (8, 16)) == (1, 2, 8)
+    with pytest.raises(ValueError, match="do not tile"):
+        daam.map_grid(3, (8, 16))
+
+
+def test_heat_maps_views_are_means_over_its_axes():
+    maps = np.arange(12, dtype=np.float32).reshape(2, 3, 2, 1, 1)     # 2 layers, 3 heads, 2 words
+    heat_maps = daam.HeatMaps(maps, ["sneaker", "bag"], [4, 7], [0, 1, 2], "a sneaker and a bag")
+    per_layer, layers = heat_maps.per_layer("bag")                    # bag: 6 l + 2 h + 1
+    assert layers == [4, 7] and per_layer.ravel().tolist() == [3.0, 9.0]
+    per_head, heads = heat_maps.per_head("bag")
+    assert heads == [0, 1, 2] and per_head.ravel().tolist() == [4.0, 6.0, 8.0]
+    assert heat_maps.word("bag").item() == 6.0
+    assert {w: m.item() for w, m in heat_maps.global_maps().items()} == {"sneaker": 5.0,
+                                                                         "bag": 6.0}
+    with pytest.raises(ValueError, match=r"'boot' was not computed.*\['sneaker', 'bag'\]"):
+        heat_maps.per_layer("boot")
+
+
+@pytest.mark.parametrize("rollout", [False, True])
+def test_heat_maps_equal_the_from_scratch_aggregation(full, rolled, rollout):
+    """One aggregation per image; each view equals the maps aggregated word by word."""
+    tc = rolled if rollout else full
+    result = tc.compute_heat_maps(0)
+    assert result.words == ["a", "sneaker", "and", "a", "bag"] and result.prompt == PROMPTS[0]
+    assert result.layers == tc.default_layers() and result.heads == [0, 1, 2, 3]
+    assert result.maps.shape == (15, 4, 5, 32, 64) and result.text_rollout == rollout
+    summed = [tc.summed(f"spatial_transformer_{i}.attn2.probs", 0) for i in result.layers]
+    for word in ("sneaker", "bag", "a"):
+        weights = tc.word_weights([word], 0)
+        alone = daam.aggregate(summed, tc.latent_hw, tc.image_hw, None, weights=weights)[:, :, 0]
+        np.testing.assert_allclose(result.word(word), alone.mean((0, 1)), rtol=1e-6, atol=0)
+        np.testing.assert_allclose(result.per_layer(word)[0], alone.mean(1), rtol=1e-6, atol=0)
+        np.testing.assert_allclose(result.per_head(word)[0], alone.mean(0), rtol=1e-6, atol=0)
+        np.testing.assert_array_equal(result.per_layer(word)[0], tc.per_layer(word, 0)[0])
+        np.testing.assert_array_equal(result.per_head(word)[0], tc.per_head(word, 0)[0])
+        np.testing.assert_array_equal(result.word(word), tc.heat_map(word, 0))
+
+
+def test_a_word_grid_aggregates_once(full, monkeypatch):
+    from keras_sd_interp.attribution.daam import tracing
+
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return daam.aggregate(*args, **kwargs)
+
+    monkeypatch.setattr(tracing, "aggregate", counted)
+    result = full.compute_heat_maps(0, layers=[2, 3])
+    for word in result.global_maps():
+        result.per_layer(word), result.per_head(word)
+    assert len(calls) == 1
+
+
 def test_mask():
     m = np.array([[0.0, 1.0], [0.5, 0.3]])
     np.testing.assert_array_equal(daam.mask(m, 0.4), [[False, True], [True, False]])
@@ -264,13 +325,13 @@ def test_streaming_trace_refuses_step_selection(streaming):
 ])
 def test_bad_requests_are_named_before_any_model(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        daam.check_request("tiny", **kwargs)
+        check_request("tiny", **kwargs)
 
 
 def test_sd14_request_checks_need_no_vocabulary():
-    daam.check_request("sd14", ["a smiling, red cat chewing gum"], ["cat"], heads=[7])
+    check_request("sd14", ["a smiling, red cat chewing gum"], ["cat"], heads=[7])
     with pytest.raises(ValueError, match="head 8 out of range: heads are 0..7"):
-        daam.check_request("sd14", ["a cat"], heads=[8])
+        check_request("sd14", ["a cat"], heads=[8])
     assert daam.map_grid(64, (64, 64)) == (8, 8, 8)     # sd14's 8x8 maps at 512 px: factor 8
 
 

@@ -125,33 +125,29 @@ def save_steps_gif(path, image, frames, duration_ms=150):
     return path
 
 
-def write_image_report(tc, image_index, words, folder, seed, tau=0.4, layers=None, heads=None,
-                       steps=None):
-    """All DAAM files for one image of a finished `daam.trace`: per word an overlay with its
-    tau mask, per-layer and per-head small multiples, a GIF over steps (per-step traces);
-    then a grid of all words. Returns the written paths."""
-    from keras_sd_interp.attribution import daam
+def write_image_report(heat_maps, image, folder, seed, tau=0.4, frames=None):
+    """All DAAM files for one image: per word an overlay with its tau mask, per-layer and
+    per-head small multiples, a GIF over steps (when `frames` has the word's); then a grid of
+    all words. heat_maps: a `daam.HeatMaps`; image: uint8 (H, W[, C]); frames: optional
+    {word: (steps, H, W)} from `DAAMTrace.per_step`. Returns the written paths."""
+    from keras_sd_interp.attribution.daam import mask
 
-    prompt = tc.prompts[image_index]
-    image = tc.generation.uint8()[image_index]
-    selection = dict(layers=layers, heads=heads)
-    maps = tc.heat_maps(words, image_index, steps=steps, **selection)
-    tag, method = ("rollout", "DAAM + text rollout") if tc.text_rollout else (None, "DAAM")
+    maps = heat_maps.global_maps()
+    tag, method = ("rollout", "DAAM + text rollout") if heat_maps.text_rollout else (None, "DAAM")
 
     def path(word=None, kind=None, ext=".png"):
-        return figure_path(folder, prompt, seed, word, kind, ext, tag)
+        return figure_path(folder, heat_maps.prompt, seed, word, kind, ext, tag)
 
     paths = []
     for word, heat_map in maps.items():
-        paths.append(save_overlay(path(word), image, heat_map, word, daam.mask(heat_map, tau)))
-        per_layer, layer_ids = tc.per_layer(word, image_index, steps=steps, **selection)
+        paths.append(save_overlay(path(word), image, heat_map, word, mask(heat_map, tau)))
+        per_layer, layer_ids = heat_maps.per_layer(word)
         paths.append(save_grid(path(word, "layers"), image, per_layer,
                                f"{method}: '{word}' per layer", [f"layer {i}" for i in layer_ids]))
-        per_head, head_ids = tc.per_head(word, image_index, steps=steps, **selection)
+        per_head, head_ids = heat_maps.per_head(word)
         paths.append(save_grid(path(word, "heads"), image, per_head,
                                f"{method}: '{word}' per head", [f"head {i}" for i in head_ids]))
-        if tc.per_step_kept:
-            frames, _ = tc.per_step(word, image_index, **selection)
-            paths.append(save_steps_gif(path(word, "steps", ".gif"), image, frames))
-    paths.append(save_grid(path(None, "words"), image, maps, f"{method}: '{prompt}'"))
+        if frames is not None:
+            paths.append(save_steps_gif(path(word, "steps", ".gif"), image, frames[word]))
+    paths.append(save_grid(path(None, "words"), image, maps, f"{method}: '{heat_maps.prompt}'"))
     return paths
