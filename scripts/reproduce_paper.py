@@ -18,7 +18,7 @@ from absl import app, flags, logging
 from keras_sd_interp.cli import define_model_flags
 from keras_sd_interp.cli.descent import (CORRECTED_DEFAULTS, define_descent_flags,
                                               settings_from_flags)
-from keras_sd_interp.featureviz.optimize import DescentSettings
+from keras_sd_interp.featureviz import DescentSettings
 from keras_sd_interp.reports.paper import SettingsChanged, check_resume, run_record
 
 define_model_flags()
@@ -57,7 +57,7 @@ def main(_):
     start = time.time()
     out_dir = FLAGS.out_dir or DEFAULT_OUT_DIR
     settings, corrected, record = settings_and_record(out_dir)
-    from keras_sd_interp.featureviz.models import unet_and_decoder
+    from keras_sd_interp.experiments.paper_models import unet_and_decoder
     from keras_sd_interp.reports.paper import reproduce_paper
 
     unet, decoder = unet_and_decoder(FLAGS.model, FLAGS.img_height, FLAGS.img_width,
