@@ -5,5 +5,7 @@ Each module here computes with the methods and hands what it finds to a writer o
 is already written so that an interrupted run resumes:
 
 - `paper_models`: the U-Net and decoder as the paper builds them (context length 0);
-- `filters`: many filter visualizations into a writer (`reports.featureviz.FilterFiles`).
+- `filters`: many filter visualizations into a writer (`reports.featureviz.FilterFiles`);
+- `paper`: the paper's pipeline, circuits -> filter images -> kernels -> branch SVD
+  (`reports.paper.PaperFiles` writes it and its page).
 """
