@@ -28,7 +28,7 @@ PARAMS = ("direct", "fourier", "pixel")
 
 def measure(pipe, batch):
     from keras_sd_interp.featureviz import objectives as obj
-    from keras_sd_interp.featureviz.loop import VizSettings, visualize
+    from keras_sd_interp.featureviz.render import VizSettings, visualize
 
     objective = obj.batch_sum([obj.channel(FLAGS.site, i, batch=i) for i in range(batch)])
     seconds = {p: [] for p in PARAMS}

@@ -46,9 +46,9 @@ def main(argv):
     from keras_sd_interp import lens
     from keras_sd_interp.data.compositions import pair_caption
     from keras_sd_interp.featureviz import objectives as obj
-    from keras_sd_interp.featureviz.loop import VizSettings, visualize
-    from keras_sd_interp.featureviz.optimize import DescentSettings, optimize_latents
-    from keras_sd_interp.featureviz.render import decode_to_uint8
+    from keras_sd_interp.featureviz.decode import decode_to_uint8
+    from keras_sd_interp.featureviz.paper import DescentSettings, optimize_latents
+    from keras_sd_interp.featureviz.render import VizSettings, visualize
     from keras_sd_interp.featureviz.targets import tap_target
     from keras_sd_interp.judge import load_judge
     from keras_sd_interp.models import load_pipeline
@@ -87,8 +87,7 @@ def main(argv):
     randoms = understand.random_firing(sel, FLAGS.num_random, seed=0, exclude=chosen)
     latents = np.concatenate([chosen, randoms]).astype(int)
     classes = sel["class_"][latents]
-    peak_t = np.array([data["timesteps"][features.timestep_scores(sae, acts, j)["mean"].argmax()]
-                       for j in latents])
+    peak_t = np.array([features.peak_timestep(sae, acts, data["timesteps"], j) for j in latents])
     kinds = ["selective"] * len(chosen) + ["random"] * len(randoms)
     # top-5 examples, judged on the cell of their peak
     top_share, top_images = [], []
@@ -104,8 +103,7 @@ def main(argv):
     b = len(latents)
     empty = np.asarray(pipe.encode_prompts([""] * b), np.float32)
     zeros = np.zeros_like(empty)
-    objective = obj.batch_sum([obj.sae_feature(SITE, sae, int(j), batch=i)
-                               for i, j in enumerate(latents)])
+    objective, _ = obj.feature_batch(SITE, sae, latents)
     per_preset, vis_images, speed = {}, {}, {}
     paper_targets = [tap_target(unet, SITE, int(i % 96)) for i in range(b)]
     paper_step_s = []

@@ -18,7 +18,7 @@ from absl import app, flags, logging
 from keras_sd_interp.cli import define_model_flags
 from keras_sd_interp.cli.descent import (CORRECTED_DEFAULTS, define_descent_flags,
                                               settings_from_flags)
-from keras_sd_interp.featureviz.optimize import DescentSettings
+from keras_sd_interp.featureviz import DescentSettings
 from keras_sd_interp.reports.paper import SettingsChanged, check_resume, run_record
 
 define_model_flags()
@@ -57,14 +57,15 @@ def main(_):
     start = time.time()
     out_dir = FLAGS.out_dir or DEFAULT_OUT_DIR
     settings, corrected, record = settings_and_record(out_dir)
-    from keras_sd_interp.featureviz.models import unet_and_decoder
-    from keras_sd_interp.reports.paper import reproduce_paper
+    from keras_sd_interp.experiments.paper_models import unet_and_decoder
+    from keras_sd_interp.experiments.paper import reproduce_paper
+    from keras_sd_interp.reports.paper import PaperFiles
 
     unet, decoder = unet_and_decoder(FLAGS.model, FLAGS.img_height, FLAGS.img_width,
                                      FLAGS.weights_dir, FLAGS.random_weights)
-    index = reproduce_paper(unet, decoder, settings, out_dir, FLAGS.model, FLAGS.top_k,
-                            FLAGS.batch_size, FLAGS.overwrite, corrected=corrected,
-                            record=record)
+    files = PaperFiles(out_dir, FLAGS.overwrite, record)
+    index = reproduce_paper(unet, decoder, settings, files, FLAGS.model, FLAGS.top_k,
+                            FLAGS.batch_size, corrected=corrected)
     logging.info("done in %.0f s; open %s", time.time() - start, os.path.abspath(index))
     print(f"Open {os.path.abspath(index)} (GitHub: {os.path.join(out_dir, 'index.md')})")
 

@@ -52,8 +52,8 @@ def main(argv):
     import numpy as np
 
     from keras_sd_interp.featureviz import objectives as obj
-    from keras_sd_interp.featureviz.loop import VizSettings, visualize
-    from keras_sd_interp.featureviz.render import decode_to_uint8
+    from keras_sd_interp.featureviz.decode import decode_to_uint8
+    from keras_sd_interp.featureviz.render import VizSettings, visualize
     from keras_sd_interp.io import save_image, save_json
     from keras_sd_interp.models import load_pipeline
     from keras_sd_interp.sae import collect, features, load_sae
@@ -62,26 +62,21 @@ def main(argv):
     sae = load_sae(FLAGS.sae) if latents else None
     if sae is not None and max(latents) >= sae.num_latents:
         raise app.UsageError(f"--latents: {max(latents)} >= the SAE's {sae.num_latents}")
-    terms, names, ts = [], [], []
+    objective, names = obj.feature_batch(FLAGS.site, sae, latents, channels)
     if FLAGS.timestep == "peak":
         data = collect(pipe, FLAGS.prompts, FLAGS.site, progress=False)
-    for j in latents:
-        terms.append(obj.sae_feature(FLAGS.site, sae, j, batch=len(terms)))
-        names.append(f"latent_{j}")
-        ts.append(features.peak_timestep(sae, data["activations"], data["timesteps"], j)
-                  if FLAGS.timestep == "peak" else int(FLAGS.timestep))
-    for c in channels:
-        terms.append(obj.channel(FLAGS.site, c, batch=len(terms)))
-        names.append(f"channel_{c}")
-        ts.append(int(FLAGS.timestep))
+        ts = [features.peak_timestep(sae, data["activations"], data["timesteps"], j)
+              for j in latents]
+    else:
+        ts = [int(FLAGS.timestep)] * (len(latents) + len(channels))
     overrides = {"seed": FLAGS.seed, **({"steps": FLAGS.steps} if FLAGS.steps else {}),
                  **({"param": FLAGS.param} if FLAGS.param else {})}
     settings = VizSettings.preset(FLAGS.preset, **overrides)
-    b = len(terms)
+    b = len(names)
     context = np.asarray(pipe.encode_prompts([""] * b), np.float32)
     if FLAGS.preset == "paper":
         context = np.zeros_like(context)
-    result = visualize(pipe.diffusion_model, obj.batch_sum(terms), settings, b, timesteps=ts,
+    result = visualize(pipe.diffusion_model, objective, settings, b, timesteps=ts,
                        context=context,
                        encoder=pipe.image_encoder if settings.param == "pixel" else None)
     images = decode_to_uint8(pipe.decoder, result.latents,

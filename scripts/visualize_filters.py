@@ -16,8 +16,9 @@ from keras_sd_interp.cli import define_model_flags, parse_numbers
 from keras_sd_interp.lens.taps import NUM_CONVS, NUM_LAYERS
 from keras_sd_interp.featureviz import conv_target, layer_target, tap_target
 from keras_sd_interp.cli.descent import define_descent_flags, settings_from_flags
-from keras_sd_interp.featureviz.models import unet_and_decoder
-from keras_sd_interp.reports.featureviz import visualize_filters
+from keras_sd_interp.experiments.filters import visualize_into
+from keras_sd_interp.experiments.paper_models import unet_and_decoder
+from keras_sd_interp.reports.featureviz import FilterFiles
 
 define_model_flags()
 define_descent_flags()
@@ -46,8 +47,8 @@ def main(_):
                 for f in filters]
     targets += [tap_target(unet, name, f) for name in FLAGS.taps for f in filters]
     out_dir = FLAGS.out_dir or f"outputs/filters_{FLAGS.model}_{FLAGS.mode}"
-    written = visualize_filters(unet, decoder, targets, settings, out_dir,
-                                FLAGS.batch_size, FLAGS.overwrite)
+    written = visualize_into(unet, decoder, targets, settings,
+                             FilterFiles(out_dir, FLAGS.overwrite), FLAGS.batch_size)
     logging.info("wrote %d filters to %s (%d already there)", len(written), out_dir,
                  len(targets) - len(written))
 

@@ -10,6 +10,7 @@ from keras_sd_interp.circuits.branch_svd import outlying_points
 from keras_sd_interp.featureviz import DescentSettings
 from keras_sd_interp.cli.descent import define_descent_flags, settings_from_flags
 from keras_sd_interp.reports import circuits as circuit_reports
+from keras_sd_interp.experiments.paper import circuit_steps
 from keras_sd_interp.reports import paper
 
 
@@ -45,9 +46,11 @@ def test_branch_filters_fall_back_to_outliers():
 
 def test_index_says_which_paper_figure(tiny_unet):
     found = circuits.find_circuits(tiny_unet, top_k=2, mode="paper")
+    steps = [circuit_steps(tiny_unet, c, "paper", circuits.connecting_kernels(
+        tiny_unet, circuits.main_path(c["steps"]), "paper")) for c in found["circuits"]]
     branch = {"figure": "x/branch_svd_conv_9_conv_38.png", "marked_a": (1,), "marked_b": (2,),
               "images": ["x/branch_filters/layer_14_filter_1.png"]}
-    context = paper.page_context(tiny_unet, found, branch, DescentSettings.paper(steps=3),
+    context = paper.page_context(found, steps, branch, DescentSettings.paper(steps=3),
                                  DescentSettings.corrected(), "tiny")
     text = paper.index_text(context)
     assert "Appendix A (the 2nd best circuit)" in text and "Appendix B" in text

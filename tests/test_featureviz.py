@@ -11,7 +11,8 @@ import tensorflow as tf
 from keras_sd_interp import featureviz as fv
 from keras_sd_interp.data.pixels import to_uint8
 from keras_sd_interp.models import load_unet
-from keras_sd_interp.reports.featureviz import visualize_filters
+from keras_sd_interp.experiments.filters import visualize_into
+from keras_sd_interp.reports.featureviz import FilterFiles, visualize_filters
 
 
 def course_embedding(t, dim, max_period=10000):
@@ -134,8 +135,8 @@ def test_sweep_writes_course_names_and_resumes(tiny_unet, tmp_path):
     decoder = small_decoder()
     targets = [fv.layer_target(tiny_unet, 12, 3), fv.conv_target(tiny_unet, 6, 3)]
     settings = fv.DescentSettings(steps=3)
-    written = visualize_filters(tiny_unet, decoder, targets, settings, tmp_path,
-                                progress=False)
+    written = visualize_into(tiny_unet, decoder, targets, settings, FilterFiles(tmp_path),
+                             progress=False)
     assert written == ["layer_12_conv1_filter_3", "layer_12_filter_3"]  # in forward order
     for stem in written:
         for suffix in (".png", "_latent.npy", "_loss.npy", "_loss.png"):

@@ -10,7 +10,7 @@ from keras_cv.src.models.stable_diffusion.constants import _ALPHAS_CUMPROD
 from keras_sd_interp.featureviz import objectives as obj
 from keras_sd_interp.featureviz import penalties as pen
 from keras_sd_interp.featureviz import transforms as tfm
-from keras_sd_interp.featureviz.loop import VizSettings
+from keras_sd_interp.featureviz.render import VizSettings
 from keras_sd_interp.featureviz.param import Parametrization
 from keras_sd_interp.sae import SparseAutoencoder
 
@@ -158,7 +158,7 @@ def test_pixel_parametrization_is_the_encoder_of_the_image(random_pipe):
 
 
 def test_visualize_through_the_vae_encoder(random_pipe, random_unet):
-    from keras_sd_interp.featureviz.loop import visualize
+    from keras_sd_interp.featureviz.render import visualize
 
     settings = VizSettings.preset("diffusion", param="pixel", steps=3, learning_rate=0.05)
     objective = obj.channel("res_block_1", 3)
@@ -175,7 +175,7 @@ def test_visualize_through_the_vae_encoder(random_pipe, random_unet):
 def test_pixel_shape_of_fixed_and_open_encoders(random_pipe):
     from keras_cv.src.models.stable_diffusion.image_encoder import ImageEncoder
 
-    from keras_sd_interp.featureviz.loop import pixel_shape
+    from keras_sd_interp.featureviz.render import pixel_shape
 
     assert pixel_shape(random_pipe.image_encoder, (8, 16, 4)) == (32, 64, 1)
     with pytest.raises(ValueError, match="build both at the same image size"):
@@ -185,7 +185,7 @@ def test_pixel_shape_of_fixed_and_open_encoders(random_pipe):
 
 
 def test_visualize_items_are_independent_and_diffusion_runs(random_unet):
-    from keras_sd_interp.featureviz.loop import visualize
+    from keras_sd_interp.featureviz.render import visualize
 
     site = "res_block_1"
     both = obj.channel(site, 3, batch=0) + obj.channel(site, 5, batch=1)

@@ -14,6 +14,7 @@ import pytest
 
 from keras_sd_interp import io
 from keras_sd_interp.featureviz import DescentSettings
+from keras_sd_interp.experiments.paper import reproduce_paper
 from keras_sd_interp.reports import paper
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,8 +35,8 @@ CORRECTED = DescentSettings.corrected(steps=2)
 @pytest.fixture(scope="module")
 def run_dir(tiny_unet, tmp_path_factory):
     out_dir = str(tmp_path_factory.mktemp("paper_run"))
-    paper.reproduce_paper(tiny_unet, fake_decoder, SETTINGS, out_dir, top_k=1, batch_size=64,
-                          progress=False, corrected=CORRECTED)
+    reproduce_paper(tiny_unet, fake_decoder, SETTINGS, paper.PaperFiles(out_dir), top_k=1,
+                    batch_size=64, progress=False, corrected=CORRECTED)
     return out_dir
 
 
@@ -151,8 +152,8 @@ def test_resume_recomputes_corrupt_pngs(tiny_unet, run_dir, tmp_path):
     assert not io.image_is_valid(os.path.join(out_dir, empty))
     assert not io.image_is_valid(os.path.join(out_dir, junk))
     stamp = os.path.getmtime(os.path.join(out_dir, kept))
-    paper.reproduce_paper(tiny_unet, fake_decoder, SETTINGS, out_dir, top_k=1, batch_size=64,
-                          progress=False, corrected=CORRECTED)
+    reproduce_paper(tiny_unet, fake_decoder, SETTINGS, paper.PaperFiles(out_dir), top_k=1,
+                    batch_size=64, progress=False, corrected=CORRECTED)
     for source in (empty, junk):
         path = os.path.join(out_dir, source)
         assert io.image_is_valid(path)

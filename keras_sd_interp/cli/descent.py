@@ -5,10 +5,12 @@ from absl import flags
 
 from keras_sd_interp import cli
 
-from keras_sd_interp.featureviz.optimize import DescentSettings
+from keras_sd_interp.featureviz.paper import course
+from keras_sd_interp.featureviz.paper.descent import (CORRECTED_LEARNING_RATE, CORRECTED_STEPS,
+                                                      DescentSettings)
 
-PAPER_DEFAULTS = {"steps": 300, "learning_rate": 5.0}
-CORRECTED_DEFAULTS = {"steps": 50, "learning_rate": 0.05}
+PAPER_DEFAULTS = {"steps": course.STEPS, "learning_rate": course.LEARNING_RATE}
+CORRECTED_DEFAULTS = {"steps": CORRECTED_STEPS, "learning_rate": CORRECTED_LEARNING_RATE}
 
 
 def define_descent_flags(default_mode="corrected", flag_values=flags.FLAGS):

@@ -1,48 +1,18 @@
-"""The objective: the mean activation of one channel, one loss term per batch item.
+"""Objectives (lucent's): functions of the tapped activations, one value per batch item.
 
-Items of a batch may look at different tensors (any mix of layers and convs). Each item's loss
-reads only its own row, so its gradient is the gradient it would have alone.
+    objective = channel("res_block_3", 7, batch=0) + 0.5 * sae_feature(site, sae, 12, batch=1)
+    values = objective(acts)           # acts: dict site -> (B, ..., C); values: (B,)
+
+Objectives compose with `+`, `-` and `*` (by a number). A term made with `batch=i` counts only
+for item i, so one batched run optimizes a different target per item, and each item's value
+reads only its own row: its gradient is the gradient it would have alone. Both loops use them:
+`render.visualize` maximizes an objective, `paper.descent` descends (or ascends) one channel per
+item (`filter_batch`, whose per-item channels may be tensors, so that one compiled step serves
+every batch on the same sites).
 """
 
 import numpy as np
 import tensorflow as tf
-
-
-def channel_table(targets):
-    """Per-item channel and mask for each distinct address.
-
-    Returns:
-        addresses: sorted list of the distinct addresses.
-        channels: int32 (n_items, n_addresses), the target channel (0 where unused).
-        masks: float32 (n_items, n_addresses), 1 where the item looks at that address.
-    """
-    addresses = sorted({t.address for t in targets})
-    channels = np.zeros((len(targets), len(addresses)), np.int32)
-    masks = np.zeros((len(targets), len(addresses)), np.float32)
-    for item, target in enumerate(targets):
-        column = addresses.index(target.address)
-        channels[item, column] = target.filter
-        masks[item, column] = 1.0
-    return addresses, channels, masks
-
-
-def item_losses(activations, addresses, channels, masks):
-    """Mean activation of each item's own channel: (n_items,) float32.
-
-    Args:
-        activations: dict address -> tensor (n_items, ..., channels) from a tap model.
-        addresses, channels, masks: from `channel_table`.
-    """
-    losses = 0.0
-    for column, address in enumerate(addresses):
-        acts = activations[address]
-        means = tf.reduce_mean(acts, axis=list(range(1, len(acts.shape) - 1)))  # (n, C)
-        picked = tf.gather(means, channels[:, column], batch_dims=1)
-        losses += picked * masks[:, column]
-    return losses
-
-
-# --- Composable objectives (lucent-style), maximized by `featureviz.loop` ----------------------
 
 
 class Objective:
@@ -100,6 +70,22 @@ def channel(site, index, batch=None):
                      f"{site}:{index}")
 
 
+def item_channels(site, indices, weights):
+    """Item i: the mean of channel `indices[i]` of `site`, times `weights[i]` (1 where item i
+    looks at `site`, 0 where it looks elsewhere). indices (B,) int32, weights (B,) float32:
+    arrays or tensors (a compiled step's inputs)."""
+    return Objective(lambda a: tf.gather(_spatial_mean(a[site]), indices, batch_dims=1)
+                     * weights, [site], f"{site}:channels")
+
+
+def filter_batch(addresses, indices, weights):
+    """One channel per item over several sites: the sum of `item_channels(addresses[k],
+    indices[:, k], weights[:, k])`. indices, weights: (B, len(addresses)), as
+    `targets.target_table` gives them."""
+    return batch_sum([item_channels(address, indices[:, k], weights[:, k])
+                      for k, address in enumerate(addresses)])
+
+
 def neuron(site, index, position=None, batch=None):
     """Activation of channel `index` at one position (row, col) of a (B, h, w, C) site
     (default: the centre)."""
@@ -154,3 +140,16 @@ def batch_sum(objectives):
     for obj in objectives[1:]:
         total = total + obj
     return total
+
+
+def feature_batch(site, sae=None, latents=(), channels=()):
+    """One item per SAE latent of `sae`, then one per channel of `site`, each item maximizing
+    its own term (`sae_feature` / `channel`, batch=i).
+
+    Returns:
+        (objective, names): names "latent_{j}" and "channel_{c}", in item order.
+    """
+    terms = [sae_feature(site, sae, int(j), batch=i) for i, j in enumerate(latents)]
+    terms += [channel(site, int(c), batch=len(terms) + k) for k, c in enumerate(channels)]
+    names = [f"latent_{j}" for j in latents] + [f"channel_{c}" for c in channels]
+    return batch_sum(terms), names

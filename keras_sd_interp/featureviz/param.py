@@ -7,6 +7,10 @@ given latent (e.g. N(0, 1) or a generated sample), exactly. `pixel`: the variabl
 before a tanh (B, H, W, C), and the latent is the VAE image encoder's output for tanh(variable)
 in [-1, 1] (`pipe.image_encoder`: the scaled posterior mean), so the optimizer moves pixels and
 every step also runs the encoder forward and backward.
+
+Where they start: `normal_start` (N(0, 1), the distribution of the scaled latents the decoder
+was trained on) or `pixel_start` (lucent's N(0, 0.01^2) around mid-gray); the course's start is
+`paper.course.start_latents`. Every item of a batch starts from the same seeded draw.
 """
 
 import numpy as np
@@ -14,6 +18,18 @@ import tensorflow as tf
 
 PARAMETRIZATIONS = ("direct", "fourier", "pixel")
 PIXEL_CLIP = 0.999  # start images are clipped to +-this before atanh
+
+
+def normal_start(shape, batch_size, seed):
+    """N(0, 1) from `default_rng(seed)`, one draw repeated: float32 (batch_size,) + shape."""
+    one = np.random.default_rng(seed).standard_normal((1,) + tuple(shape))
+    return np.repeat(one, batch_size, axis=0).astype(np.float32)
+
+
+def pixel_start(shape, batch_size, seed):
+    """0.01 * N(0, 1) (mid-gray in [-1, 1]), one draw repeated: float32 (batch_size,) + shape."""
+    one = 0.01 * np.random.default_rng(seed).standard_normal((1,) + tuple(shape))
+    return np.repeat(one, batch_size, axis=0).astype(np.float32)
 
 
 def spectrum_scale(h, w, decay_power=1.0):

@@ -1,4 +1,4 @@
-"""What each feature-visualization preset turns on (`featureviz.loop.VizSettings`).
+"""What each feature-visualization preset turns on (`featureviz.render.VizSettings`).
 
 | | paper | lucent | diffusion |
 |---|---|---|---|
@@ -10,11 +10,17 @@
 | transforms | none | jitter 1, rotate 10, scale 1.1, jitter 1 | jitter 2, rotate 20, scale 1.05 |
 | penalties | none | none | TV 5.0, range 1.0, moments 0.5 |
 | gradient | none | none | blur sigma 0.5 -> 0, 1/(|f|+1) preconditioning |
+
+`paper` reads the course's numbers from `paper.course`; it runs in float32, so it is close to the
+course but not bit for bit (`paper.descent` in paper mode is).
 """
 
+from keras_sd_interp.featureviz.paper import course
+
 PRESETS = {
-    "paper": dict(param="direct", start="paper", optimizer="rms_step", learning_rate=5.0,
-                  steps=300, timestep_schedule="step_index", noise=False, jitter=0,
+    "paper": dict(param="direct", start="paper", optimizer="rms_step",
+                  learning_rate=course.LEARNING_RATE, steps=course.STEPS,
+                  timestep_schedule="step_index", noise=False, jitter=0,
                   rotate_degrees=0.0, scale=1.0, jitter_after=0, tv=0.0, range_weight=0.0,
                   moments_weight=0.0, blur_sigma=0.0, precondition=False),
     "lucent": dict(param="fourier", start="normal", optimizer="adam", learning_rate=0.05,

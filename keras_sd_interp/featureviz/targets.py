@@ -4,9 +4,12 @@ The course could only tap whole layers (`model.layers[L].output`), so a ResBlock
 output (conv2 plus residual). Here any tappable tensor works; a ResBlock's two convs are
 `res_block_N.conv1` / `res_block_N.conv2`. File stems follow the course's names:
 `layer_{L}_filter_{F}` for a whole layer, `layer_{L}_conv1_filter_{F}` for a ResBlock conv.
+A batch of targets is one objective (`objectives.filter_batch` over `target_table`).
 """
 
 import dataclasses
+
+import numpy as np
 
 from keras_sd_interp.lens import taps
 
@@ -65,3 +68,28 @@ def tap_target(unet, address, filter_index):
     name = taps.resolve(unet, address)
     taps.check_channel(unet, name, filter_index)
     return FilterTarget(name, filter_index, f"{name.replace('.', '_')}_filter_{filter_index}")
+
+
+def target_table(targets):
+    """Each item's channel per distinct address, for `objectives.filter_batch`.
+
+    Returns:
+        addresses: sorted list of the distinct addresses.
+        indices: int32 (n_items, n_addresses), the target channel (0 where unused).
+        weights: float32 (n_items, n_addresses), 1 where the item looks at that address.
+    """
+    addresses = sorted({t.address for t in targets})
+    indices = np.zeros((len(targets), len(addresses)), np.int32)
+    weights = np.zeros((len(targets), len(addresses)), np.float32)
+    for item, target in enumerate(targets):
+        column = addresses.index(target.address)
+        indices[item, column] = target.filter
+        weights[item, column] = 1.0
+    return addresses, indices, weights
+
+
+def forward_order(unet, targets):
+    """`targets` sorted by the position of their tap in forward order (stable), so that a batch
+    of shallow filters runs a short network."""
+    names = list(taps.tap_shapes(unet))
+    return sorted(targets, key=lambda t: names.index(taps.resolve(unet, t.address)))

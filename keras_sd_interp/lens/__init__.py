@@ -22,12 +22,12 @@
 from keras_sd_interp.lens import cache, catalog, graph, names, selection, sites, taps, tracing
 from keras_sd_interp.lens import weights
 from keras_sd_interp.lens.catalog import list_sites
-from keras_sd_interp.lens.names import transformer_site, unet_inputs
+from keras_sd_interp.lens.names import transformer_site, unet_conditioning, unet_inputs
 from keras_sd_interp.lens.tracing import Trace, Where, patch, trace
 from keras_sd_interp.lens.weights import dense_kernel, set_dense_kernel
 
 __all__ = [
     "Trace", "Where", "cache", "catalog", "dense_kernel", "graph", "list_sites", "names",
     "patch", "selection", "set_dense_kernel", "sites", "taps", "trace", "tracing",
-    "transformer_site", "unet_inputs", "weights",
+    "transformer_site", "unet_conditioning", "unet_inputs", "weights",
 ]

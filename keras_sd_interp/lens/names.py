@@ -19,23 +19,29 @@ from keras_sd_interp.models.unet import (NUM_LAYERS, NUM_RES_BLOCKS,  # noqa: F4
                                          transformer_site)
 
 
-def unet_inputs(unet, latent, timesteps, context=None):
-    """The U-Net's input list for one batch.
+def unet_conditioning(unet, n, timesteps, context=None):
+    """The U-Net's timestep embedding and context for a batch of n.
 
     Args:
         unet: an `SDUNet` (its input shapes give the embedding width and the context shape).
-        latent: (n, h, w, 4) array or tensor.
+        n: batch size.
         timesteps: one training step (0..999) for the whole batch, or (n,) of them.
-        context: (n, L, D) text context, or None for zeros of the U-Net's context shape (L may
-            be 0: the paper's empty context).
+        context: (n or 1, L, D) text context (broadcast to n), or None for zeros of the U-Net's
+            context shape (L may be 0: the paper's empty context).
 
     Returns:
-        [latent (n, h, w, 4) float32, timestep embedding (n, dim), context (n, L, D)].
+        (timestep embedding (n, dim) float32, context (n, L, D) float32).
     """
-    latent = tf.convert_to_tensor(latent, tf.float32)
-    n = latent.shape[0]
     steps = tf.broadcast_to(tf.cast(timesteps, tf.float32), [n])
     t_emb = timestep_embedding(steps, unet.inputs[1].shape[-1])
     if context is None:
-        context = tf.zeros((n,) + tuple(unet.inputs[2].shape[1:]))
-    return [latent, t_emb, tf.convert_to_tensor(context, tf.float32)]
+        return t_emb, tf.zeros((n,) + tuple(unet.inputs[2].shape[1:]))
+    context = tf.cast(context, tf.float32)
+    return t_emb, tf.broadcast_to(context, (n,) + tuple(context.shape[1:]))
+
+
+def unet_inputs(unet, latent, timesteps, context=None):
+    """The U-Net's input list for one batch: [latent (n, h, w, 4) float32, timestep embedding
+    (n, dim), context (n, L, D)] (see `unet_conditioning` for timesteps and context)."""
+    latent = tf.convert_to_tensor(latent, tf.float32)
+    return [latent, *unet_conditioning(unet, latent.shape[0], timesteps, context)]

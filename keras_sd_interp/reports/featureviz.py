@@ -1,4 +1,8 @@
-"""Many filters to files, a batch at a time, resuming from what is on disk.
+"""Filter visualizations into files, a batch at a time, resuming from what is on disk.
+
+    files = FilterFiles(out_dir)
+    for batch, result, images in visualize_batches(unet, decoder, files.pending(targets), s):
+        files.write(batch, result, images)
 
 For each target: `{stem}.png` (the decoded image), `{stem}_latent.npy` (the final latent),
 `{stem}_loss.npy` and `{stem}_loss.png` (the loss per step). The PNG is written last, so a
@@ -9,35 +13,55 @@ target whose PNG exists and decodes (`io.image_is_valid`) is done and is skipped
 import os
 
 from keras_sd_interp import io
-from keras_sd_interp.featureviz.batches import visualize_batches
+from keras_sd_interp.featureviz.paper import visualize_batches
 from keras_sd_interp.reports.plotting.featureviz import loss_curve_figure
 
 
-def pending_targets(targets, out_dir, overwrite=False):
-    """The targets whose image is not on disk yet (or does not decode) (all of them with `overwrite`), deduplicated."""
-    unique = list(dict.fromkeys(targets))
-    if overwrite:
-        return unique
-    return [t for t in unique if not io.image_is_valid(os.path.join(out_dir, t.stem + ".png"))]
+class FilterFiles:
+    """The files of many filter visualizations in one folder.
+
+    Args:
+        out_dir: the folder.
+        overwrite: count nothing as written (redo every target).
+        loss_plots: also draw `{stem}_loss.png`.
+    """
+
+    def __init__(self, out_dir, overwrite=False, loss_plots=True):
+        self.out_dir, self.overwrite, self.loss_plots = out_dir, overwrite, loss_plots
+
+    def path(self, target, suffix=".png"):
+        return os.path.join(self.out_dir, target.stem + suffix)
+
+    def pending(self, targets):
+        """The targets whose image is not on disk yet or does not decode (all of them with
+        `overwrite`), deduplicated, in the given order."""
+        unique = list(dict.fromkeys(targets))
+        if self.overwrite:
+            return unique
+        return [t for t in unique if not io.image_is_valid(self.path(t))]
+
+    def write(self, batch, result, images):
+        """One batch of `visualize_batches`: targets, DescentResult, uint8 images (n, H, W, C).
+        Returns the stems written."""
+        for item, target in enumerate(batch):
+            io.save_npy(self.path(target, "_latent.npy"), result.latents[item])
+            io.save_npy(self.path(target, "_loss.npy"), result.losses[:, item])
+            if self.loss_plots:
+                figure = loss_curve_figure(result.losses[:, item], target)
+                io.save_figure(self.path(target, "_loss.png"), figure)
+            io.save_image(self.path(target), images[item])
+        return [t.stem for t in batch]
 
 
 def visualize_filters(unet, decoder, targets, settings, out_dir, batch_size=16, overwrite=False,
                       progress=True, loss_plots=True):
     """Optimizes, decodes and writes every pending target; returns the stems written.
 
-    Targets are batched in forward order, so a batch of shallow filters runs a short network.
-    """
+    Kept for `reports.circuits.write_circuit_figures`; the paper's pipeline computes in
+    `experiments.filters.visualize_into` and hands the batches to `FilterFiles`."""
+    files = FilterFiles(out_dir, overwrite, loss_plots)
     written = []
-    todo = pending_targets(targets, out_dir, overwrite)
-    for batch, result, images in visualize_batches(unet, decoder, todo, settings, batch_size,
-                                                   progress):
-        for item, target in enumerate(batch):
-            path = os.path.join(out_dir, target.stem)
-            io.save_npy(path + "_latent.npy", result.latents[item])
-            io.save_npy(path + "_loss.npy", result.losses[:, item])
-            if loss_plots:
-                figure = loss_curve_figure(result.losses[:, item], target)
-                io.save_figure(path + "_loss.png", figure)
-            io.save_image(path + ".png", images[item])
-        written += [t.stem for t in batch]
+    for batch in visualize_batches(unet, decoder, files.pending(targets), settings, batch_size,
+                                   progress):
+        written += files.write(*batch)
     return written

@@ -1,14 +1,14 @@
-"""The paper's pipeline end to end: circuits -> filter images -> weight plots -> branch SVD,
-into one folder with a page to open (`index.html`, made with Jinja2) and `index.md` for GitHub.
+"""The files of the paper's pipeline (`experiments.paper` computes it): one folder with a page to
+open (`index.html`, made with Jinja2) and `index.md` for GitHub.
 
 Every circuit step is shown three ways: the paper mode's image (the course loop, bug for bug),
 and the corrected method's images, descent and ascent, with the connecting kernel beside them.
 
 Resume: the run's settings are recorded in `settings.json`; a run into a folder that holds
-another run's settings refuses (`SettingsChanged` names the flag and both values). Every stage
-skips files already on disk that decode (`io.image_is_valid`), so an interrupted run resumes and
-a zero-byte or corrupt PNG is recomputed; with `overwrite` the previous run's outputs are
-removed first, so figures of circuits that a new model no longer has do not linger.
+another run's settings refuses (`SettingsChanged` names the flag and both values). Filter images
+already on disk that decode (`io.image_is_valid`) count as written, so an interrupted run
+resumes and a zero-byte or corrupt PNG is recomputed; with `overwrite` the previous run's
+outputs are removed first, so figures of circuits that a new model no longer has do not linger.
 """
 
 import dataclasses
@@ -18,81 +18,30 @@ import os
 import shutil
 
 from keras_sd_interp import io
-from keras_sd_interp.circuits.branch_svd import branch_filters, branch_svd
-from keras_sd_interp.circuits.kernels import connecting_kernels
-from keras_sd_interp.circuits.walk import find_circuits, main_path, visualized_steps
-from keras_sd_interp.featureviz import DescentSettings, conv_target
-from keras_sd_interp.reports.circuits import (save_branch_svd, step_target, weights_name,
-                                              write_circuit_figures)
-from keras_sd_interp.reports.featureviz import visualize_filters
-
-
-def write_branch_figures(unet, decoder, settings, out_dir, conv_a=9, conv_b=38, concat=True,
-                         batch_size=16, overwrite=False, progress=True):
-    """The branch-SVD scatter plot, its projections (.npz) and images of the marked filters.
-
-    Marked filters are visualized as the course did (`BRANCH_SPECIALIZATION_...`): conv a's
-    filters on conv a, and conv b's side points (conv b's input channels = conv a's filters)
-    also on conv a, whose output they read.
-    """
-    result = branch_svd(unet, conv_a, conv_b, settings.mode, concat)
-    marked_a, marked_b = branch_filters(result)
-    stem = os.path.join(out_dir, f"branch_svd_conv_{conv_a}_conv_{conv_b}")
-    figure_path = save_branch_svd(result, stem, conv_a, conv_b, marked_a, marked_b,
-                                  title=f"{settings.mode} mode, channels {result.channels}",
-                                  overwrite=overwrite)
-    targets = [conv_target(unet, conv_a, f, settings.mode) for f in marked_a + marked_b]
-    image_dir = os.path.join(out_dir, "branch_filters")
-    visualize_filters(unet, decoder, targets, settings, image_dir, batch_size, overwrite,
-                      progress, loss_plots=False)
-    return {"figure": figure_path, "marked_a": marked_a, "marked_b": marked_b,
-            "images": [os.path.join(image_dir, t.stem + ".png") for t in targets]}
-
+from keras_sd_interp.reports.circuits import (save_branch_svd, weights_name,
+                                              write_circuit_strips, write_circuits_json)
+from keras_sd_interp.reports.featureviz import FilterFiles
+from keras_sd_interp.reports.plotting.circuits import weights_figure
 
 CORRECTED_DESCENT_DIR = "corrected_descent"
 CORRECTED_ASCENT_DIR = "corrected_ascent"
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
 
 
-def corrected_targets(unet, found):
-    """The corrected-mode target of every step the paper mode visualizes (deduplicated): the
-    same conv and filter, tapped at the conv itself (`res_block_N.conv2`), not the layer."""
-    targets = [
-        conv_target(unet, step["conv_index"], step["filter"], "corrected")
-        for circuit in found["circuits"]
-        for step in visualized_steps(circuit["steps"], found["mode"])
-    ]
-    return list(dict.fromkeys(targets))
-
-
-def write_corrected_figures(unet, decoder, found, corrected, out_dir, batch_size=16,
-                            overwrite=False, progress=True):
-    """Corrected descent and ascent images of every visualized step, in
-    `corrected_descent/` and `corrected_ascent/`."""
-    targets = corrected_targets(unet, found)
-    for direction, folder in (("descent", CORRECTED_DESCENT_DIR),
-                              ("ascent", CORRECTED_ASCENT_DIR)):
-        settings = dataclasses.replace(corrected, direction=direction)
-        visualize_filters(unet, decoder, targets, settings, os.path.join(out_dir, folder),
-                          batch_size, overwrite, progress, loss_plots=False)
-
-
-def circuit_rows(unet, circuit, mode):
-    """One row per visualized step of `circuit`: its names and the relative paths of its paper
-    image, corrected images and the kernel connecting it to the next (earlier) step."""
-    kernels = {pair["later"]["conv_index"]: pair
-               for pair in connecting_kernels(unet, main_path(circuit["steps"]), mode)}
+def circuit_rows(steps):
+    """One row per visualized step (`experiments.paper.CircuitStep`s of one circuit): its names
+    and the relative paths of its paper image, corrected images and the kernel connecting it to
+    the next (earlier) step."""
     rows = []
-    for step in visualized_steps(circuit["steps"], mode):
-        corrected = conv_target(unet, step["conv_index"], step["filter"], "corrected")
-        pair = kernels.get(step["conv_index"])
+    for s in steps:
+        pair = s.kernel
         rows.append({
-            "conv_index": step["conv_index"], "layer_index": step["layer_index"],
-            "name": step["name"], "filter": step["filter"],
-            "paper": f"filters/{step_target(unet, step, mode).stem}.png",
-            "corrected_address": corrected.address,
-            "descent": f"{CORRECTED_DESCENT_DIR}/{corrected.stem}.png",
-            "ascent": f"{CORRECTED_ASCENT_DIR}/{corrected.stem}.png",
+            "conv_index": s.step["conv_index"], "layer_index": s.step["layer_index"],
+            "name": s.step["name"], "filter": s.step["filter"],
+            "paper": f"filters/{s.paper.stem}.png",
+            "corrected_address": s.corrected.address,
+            "descent": f"{CORRECTED_DESCENT_DIR}/{s.corrected.stem}.png",
+            "ascent": f"{CORRECTED_ASCENT_DIR}/{s.corrected.stem}.png",
             "kernel": None if pair is None else f"weights/{weights_name(pair)}",
             "kernel_from": None if pair is None else (
                 f"layer {pair['earlier']['layer_index']} filter {pair['earlier']['filter']}"),
@@ -100,16 +49,17 @@ def circuit_rows(unet, circuit, mode):
     return rows
 
 
-def page_context(unet, found, branch, settings, corrected, model):
-    """Everything the index templates show, JSON-ready."""
+def page_context(found, steps, branch, settings, corrected, model):
+    """Everything the index templates show, JSON-ready. `steps`: per circuit its CircuitSteps;
+    `branch`: {"figure", "marked_a", "marked_b", "images"} (paths)."""
     circuits = []
-    for circuit in found["circuits"]:
+    for circuit, circuit_steps in zip(found["circuits"], steps):
         rank = circuit["rank"]
         circuits.append({
             "rank": rank, "seed": circuit["seed"], "stopped": circuit.get("stopped"),
             "strip": f"circuit_{rank}.png",
             "paper_figure": "Appendix A (the 2nd best circuit)" if rank == 1 else "Appendix A",
-            "rows": circuit_rows(unet, circuit, found["mode"]),
+            "rows": circuit_rows(circuit_steps),
         })
     return {
         "model": model, "paper": dataclasses.asdict(settings),
@@ -217,34 +167,75 @@ def clear_outputs(out_dir):
     return removed
 
 
-def reproduce_paper(unet, decoder, settings, out_dir, model="tiny", top_k=5, batch_size=16,
-                    overwrite=False, progress=True, corrected=None, record=None):
-    """Runs the whole pipeline into `out_dir`; returns the path of `index.html`.
+class PaperFiles:
+    """The folder of one reproduce run and its writers (`experiments.paper.reproduce_paper`
+    hands them its results). `filters`, `corrected[direction]` and `branch_filters` are the
+    FilterFiles of the three image folders (they say which images are already written).
 
     Args:
-        settings: DescentSettings of the paper column (the circuits' mode, usually paper).
-        corrected: DescentSettings of the corrected columns (default `DescentSettings()`);
-            its direction is ignored: both descent and ascent are drawn.
+        out_dir: the folder.
+        overwrite: remove a previous run's outputs first and redo every figure.
         record: the settings to record and check on resume (default `run_record(...)`).
-
-    Raises:
-        SettingsChanged if `out_dir` holds a run with other settings (unless `overwrite`).
     """
-    corrected = corrected or DescentSettings()
-    record = record or run_record(settings, corrected, top_k, model=model)
-    check_resume(out_dir, record, overwrite)
-    if overwrite:
-        clear_outputs(out_dir)
-    io.save_json(os.path.join(out_dir, SETTINGS_FILE), record)
-    found = find_circuits(unet, top_k, settings.mode)
-    write_circuit_figures(unet, decoder, found, settings, out_dir, batch_size, overwrite,
-                          progress, dpi=30, loss_plots=False)
-    write_corrected_figures(unet, decoder, found, corrected, out_dir, batch_size, overwrite,
-                            progress)
-    branch = write_branch_figures(unet, decoder, settings, out_dir, batch_size=batch_size,
-                                  overwrite=overwrite, progress=progress)
-    context = page_context(unet, found, branch, settings, corrected, model)
-    io.save_text(os.path.join(out_dir, "index.md"), index_text(context))
-    index_path = os.path.join(out_dir, "index.html")
-    io.save_text(index_path, index_html(context))
-    return index_path
+
+    def __init__(self, out_dir, overwrite=False, record=None):
+        self.out_dir, self.overwrite, self.record = out_dir, overwrite, record
+        self.filters = self.image_folder("filters")
+        self.corrected = {"descent": self.image_folder(CORRECTED_DESCENT_DIR),
+                          "ascent": self.image_folder(CORRECTED_ASCENT_DIR)}
+        self.branch_filters = self.image_folder("branch_filters")
+
+    def image_folder(self, name):
+        """The FilterFiles of `out_dir/name` (no loss plots on the page)."""
+        return FilterFiles(os.path.join(self.out_dir, name), self.overwrite, loss_plots=False)
+
+    def begin(self, settings, corrected, top_k, model):
+        """Checks a resumed run's settings (SettingsChanged), clears with `overwrite`, and
+        records the settings in `settings.json`."""
+        record = self.record or run_record(settings, corrected, top_k, model=model)
+        check_resume(self.out_dir, record, self.overwrite)
+        if self.overwrite:
+            clear_outputs(self.out_dir)
+        io.save_json(os.path.join(self.out_dir, SETTINGS_FILE), record)
+
+    def write_circuits(self, found):
+        """`circuits.json`."""
+        return write_circuits_json(found, self.out_dir)
+
+    def write_kernels(self, pairs, dpi=30):
+        """One `weights/..._weights.png` per connecting-kernel pair (kept if it decodes)."""
+        for pair in pairs:
+            path = os.path.join(self.out_dir, "weights", weights_name(pair))
+            if self.overwrite or not io.image_is_valid(path):
+                a, b = pair["earlier"], pair["later"]
+                title = (f"layer {a['layer_index']} filter {a['filter']} -> "
+                         f"layer {b['layer_index']} filter {b['filter']}")
+                io.save_figure(path, weights_figure(pair["kernel"], title), dpi=dpi)
+
+    def write_strips(self, unet, found):
+        """`circuit_{rank}.png`: each circuit's filter images in walk order (always redrawn)."""
+        return write_circuit_strips(unet, found, self.filters.out_dir, self.out_dir,
+                                    self.overwrite)
+
+    def branch_stem(self, branch):
+        return os.path.join(self.out_dir, f"branch_svd_conv_{branch.conv_a}_conv_{branch.conv_b}")
+
+    def write_branch(self, branch, mode):
+        """The branch-SVD scatter plot and its projections (`experiments.paper.Branch`);
+        returns the plot's path."""
+        return save_branch_svd(branch.result, self.branch_stem(branch), branch.conv_a,
+                               branch.conv_b, branch.marked_a, branch.marked_b,
+                               title=f"{mode} mode, channels {branch.result.channels}",
+                               overwrite=self.overwrite)
+
+    def write_page(self, found, steps, branch, settings, corrected, model):
+        """`index.md` and `index.html` (`steps`: per circuit its CircuitSteps; `branch`: an
+        `experiments.paper.Branch`); returns the path of `index.html`."""
+        paths = {"figure": self.branch_stem(branch) + ".png", "marked_a": branch.marked_a,
+                 "marked_b": branch.marked_b,
+                 "images": [self.branch_filters.path(t) for t in branch.targets]}
+        context = page_context(found, steps, paths, settings, corrected, model)
+        io.save_text(os.path.join(self.out_dir, "index.md"), index_text(context))
+        index_path = os.path.join(self.out_dir, "index.html")
+        io.save_text(index_path, index_html(context))
+        return index_path

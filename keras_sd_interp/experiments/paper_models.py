@@ -1,4 +1,6 @@
-"""The two models a visualization needs, built as the paper builds them.
+"""The two models a filter visualization needs, built as the paper builds them.
+
+    unet, decoder = unet_and_decoder("tiny")        # context length 0; decoder latent -> image
 
 The U-Net gets an empty context (max_text_length=0, "the cross-attention layers become all
 pass"); the decoder comes from the matching pipeline (keras-cv's for sd14, the bundled one for
