@@ -9,7 +9,7 @@ from absl import app, flags, logging
 from keras_sd_interp import cli
 from keras_sd_interp.cli import define_model_flags, parse_numbers
 from keras_sd_interp.lens.taps import NUM_CONVS, conv_filter_count
-from keras_sd_interp.experiments.paper_models import paper_unet
+from keras_sd_interp.models.paper import paper_unet
 from keras_sd_interp.reports.circuits import check_mark_range, check_marks, write_branch_svd
 
 define_model_flags()

@@ -11,7 +11,7 @@ from keras_sd_interp.circuits import find_circuits
 from keras_sd_interp import cli
 from keras_sd_interp.cli import define_model_flags
 from keras_sd_interp.cli.descent import define_descent_flags, settings_from_flags
-from keras_sd_interp.experiments.paper_models import unet_and_decoder
+from keras_sd_interp.models.paper import unet_and_decoder
 from keras_sd_interp.reports.circuits import write_circuit_figures, write_circuits_json
 
 define_model_flags()

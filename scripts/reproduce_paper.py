@@ -57,7 +57,7 @@ def main(_):
     start = time.time()
     out_dir = FLAGS.out_dir or DEFAULT_OUT_DIR
     settings, corrected, record = settings_and_record(out_dir)
-    from keras_sd_interp.experiments.paper_models import unet_and_decoder
+    from keras_sd_interp.models.paper import unet_and_decoder
     from keras_sd_interp.experiments.paper import reproduce_paper
     from keras_sd_interp.reports.paper import PaperFiles
 

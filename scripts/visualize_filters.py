@@ -17,7 +17,7 @@ from keras_sd_interp.lens.taps import NUM_CONVS, NUM_LAYERS
 from keras_sd_interp.featureviz import conv_target, layer_target, tap_target
 from keras_sd_interp.cli.descent import define_descent_flags, settings_from_flags
 from keras_sd_interp.experiments.filters import visualize_into
-from keras_sd_interp.experiments.paper_models import unet_and_decoder
+from keras_sd_interp.models.paper import unet_and_decoder
 from keras_sd_interp.reports.featureviz import FilterFiles
 
 define_model_flags()
