@@ -10,6 +10,8 @@ the first and the second half of the seeds.
 from absl import app
 from absl import flags
 
+from keras_sd_interp.cli import causal_trace as checks
+
 flags.DEFINE_list("cases", ["a sneaker and a bag:sneaker", "a dress and a sandal:dress",
                             "a bag and a coat:bag"],
                   "prompt:subject pairs; the subject is the class word whose tokens are corrupted "
@@ -22,47 +24,18 @@ flags.DEFINE_string("step_range", None, "Restore only at steps start:stop (0 = t
                     "step; default: every step).")
 flags.DEFINE_integer("chunk_size", 36, "Restorations per batched generation.")
 flags.DEFINE_enum("parts", "both", ["unet", "text", "both"], "Which components to trace.")
-flags.DEFINE_string("model", "tiny", "Model: tiny (the bundled one).")
+flags.DEFINE_enum("model", "tiny", ["tiny"], "Model: tiny (the bundled one; its judge scores "
+                  "the images).")
 flags.DEFINE_string("output_dir", "figures/causal_trace", "Where to write.")
 FLAGS = flags.FLAGS
-
-
-def _parse_cases(cases):
-    from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
-
-    parsed = []
-    for case in cases:
-        prompt, _, subject = case.rpartition(":")
-        if not prompt or subject not in CLASS_NAMES or subject not in prompt.split():
-            raise app.UsageError(f"--cases entry {case!r}: write 'prompt:subject' with the "
-                                 f"subject a word of the prompt and one of {list(CLASS_NAMES)}")
-        parsed.append((prompt, subject))
-    return parsed
+checks.register_checks()
 
 
 def main(argv):
     del argv
-    cases = _parse_cases(FLAGS.cases)
-    try:
-        seeds = [int(s) for s in FLAGS.seeds]
-    except ValueError:
-        raise app.UsageError(f"--seeds={FLAGS.seeds}: give integers, e.g. 0,1,2,3")
-    if FLAGS.noise_scale <= 0:
-        raise app.UsageError(f"--noise_scale={FLAGS.noise_scale}: use a positive number")
-    if FLAGS.num_steps < 1 or FLAGS.chunk_size < 1:
-        raise app.UsageError("--num_steps and --chunk_size must be >= 1")
-    steps = None
-    if FLAGS.step_range is not None:
-        try:
-            start, stop = (int(x) for x in FLAGS.step_range.split(":"))
-        except ValueError:
-            raise app.UsageError(f"--step_range={FLAGS.step_range!r}: write start:stop, e.g. 0:5")
-        if not 0 <= start < stop <= FLAGS.num_steps:
-            raise app.UsageError(f"--step_range={FLAGS.step_range!r}: need 0 <= start < stop <= "
-                                 f"--num_steps ({FLAGS.num_steps})")
-        steps = range(start, stop)
-    if FLAGS.model != "tiny":
-        raise app.UsageError(f"--model={FLAGS.model!r}: only 'tiny' (its judge scores the images)")
+    cases = checks.parse_cases(FLAGS.cases)
+    seeds = [int(s) for s in FLAGS.seeds]
+    steps = checks.parse_step_range(FLAGS.step_range, FLAGS.num_steps)
 
     import numpy as np
 

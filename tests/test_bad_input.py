@@ -181,6 +181,22 @@ def test_eval_tiny_flags(args, expected):
     ("train_tiny", ["--ema_decay=1"], "must be a finite number >= 0 and < 1"),
     ("train_tiny", ["--learning_rate=inf"], "must be a finite number > 0"),
     ("train_tiny", ["--diffusion_steps=-1"], "must be an integer >= 0"),
+    ("causal_trace", ["--noise_scale=nan"], "--noise_scale=nan: must be a finite number > 0"),
+    ("causal_trace", ["--noise_scale=0"], "must be a finite number > 0"),
+    ("causal_trace", ["--seeds="], "no seed: give initial-latent seeds"),
+    ("causal_trace", ["--seeds=0,x"], "'x' is not an integer"),
+    ("causal_trace", ["--guidance=nan"], "must be a finite number"),
+    ("causal_trace", ["--num_steps=0"], "must be a positive integer"),
+    ("causal_trace", ["--chunk_size=0"], "must be a positive integer"),
+    ("causal_trace", ["--cases=a sneaker and a bag"], "write 'prompt:subject'"),
+    ("causal_trace", ["--cases=a sneaker and a bag:cat"], "write 'prompt:subject'"),
+    ("causal_trace", ["--cases=a sneaker and a bag:sneaker,a bag and a coat:coat"],
+     "the subjects stand at different positions ('sneaker' is word 1 of 'a sneaker and a bag', "
+     "'coat' is word 4 of 'a bag and a coat')"),
+    ("causal_trace", ["--step_range=3:2"], "need 0 <= start < stop <= --num_steps (10)"),
+    ("causal_trace", ["--step_range=0:11"], "need 0 <= start < stop <= --num_steps (10)"),
+    ("causal_trace", ["--step_range=a"], "write start:stop"),
+    ("causal_trace", ["--model=sd14"], "value should be one of <tiny>"),
 ])
 def test_other_script_flags(name, args, expected):
     assert expected in flag_error(name, *args)
