@@ -16,7 +16,7 @@ from keras_cv.src.models.stable_diffusion.stable_diffusion import StableDiffusio
 from keras_sd_interp.models import bundled
 from keras_sd_interp.models.config import TINY
 from keras_sd_interp.models.pipeline import LensSampling, timestep_embedding
-from keras_sd_interp.models.tiny_text import WordTokenizer, build_text_encoder
+from keras_sd_interp.models.tiny_text import VOCABULARY, WordTokenizer, build_text_encoder
 from keras_sd_interp.models.tiny_vae import build_decoder, build_image_encoder, build_vae_encoder
 from keras_sd_interp.models.unet import SDUNet
 
@@ -53,7 +53,8 @@ class TinyPipeline(LensSampling, StableDiffusionBase):
     @property
     def tokenizer(self):
         if self._tokenizer is None:
-            self._tokenizer = WordTokenizer(max_length=self.max_length)
+            vocabulary = self.record.get("vocabulary", VOCABULARY)  # older bundles: the default
+            self._tokenizer = WordTokenizer(vocabulary, max_length=self.max_length)
         return self._tokenizer
 
     @property
@@ -61,7 +62,7 @@ class TinyPipeline(LensSampling, StableDiffusionBase):
         if self._text_encoder is None:
             encoder = build_text_encoder(
                 len(self.tokenizer.vocabulary), self.max_length, TINY.context_dim,
-                self.record["text_layers"],
+                self.record["text_layers"], self.record.get("text_heads", 4),
             )
             self._text_encoder = self._load(encoder, "text_encoder")
         return self._text_encoder
