@@ -3,7 +3,15 @@ the bundle into the package (`keras_sd_interp/assets/tiny/`).
 
     python scripts/train_tiny.py --run_dir=runs/tiny2 --bundle_dir=runs/tiny2/bundle  # 86 min
 
-Rerunning with the same --run_dir resumes from its last checkpoint.
+The U-Net under the frozen tiny CLIP's text tower, on its captions, reusing the shipped
+autoencoder (see docs/tiny_clip.md):
+
+    python scripts/train_tiny.py --text_encoder=clip --clip_dir=keras_sd_interp/assets/tiny_clip \
+        --autoencoder_from=keras_sd_interp/assets/tiny --run_dir=/work/runs/tiny_clip_unet \
+        --bundle_dir=/work/runs/tiny_clip_unet/bundle
+
+Rerunning with the same --run_dir resumes from its last checkpoint; a rerun whose --seed,
+--batch_size, --text_encoder or --captions differ from the run's refuses, naming the flag.
 """
 
 import sys
@@ -14,8 +22,9 @@ from absl import flags
 
 from keras_sd_interp import cli
 from keras_sd_interp.data import load_fashion_mnist
-from keras_sd_interp.models import bundled
-from keras_sd_interp.training.tiny import TinyTrainer, train_tiny
+from keras_sd_interp.data.compositions import CAPTION_STYLES
+from keras_sd_interp.models import bundled, tiny_clip
+from keras_sd_interp.training.tiny import TEXT_ENCODERS, TinyTrainer, train_tiny
 
 flags.DEFINE_string("run_dir", "runs/tiny", "Checkpoint folder (resumed from if present).")
 flags.DEFINE_string("data_dir", None, "Folder with the Fashion-MNIST IDX files (default: "
@@ -31,12 +40,25 @@ flags.DEFINE_float("max_minutes", 82.0, "Stop the diffusion phase after this man
                    "(this run); rerun to continue.")
 flags.DEFINE_bool("init_from_bundle", False, "With no checkpoint in --run_dir, continue from "
                   "the bundle's weights and step counts (fresh optimizer state).")
+flags.DEFINE_enum("text_encoder", "joint", list(TEXT_ENCODERS), "joint: trained with the "
+                  "U-Net; clip: the frozen text tower of the tiny CLIP in --clip_dir.")
+flags.DEFINE_string("clip_dir", tiny_clip.ASSETS_DIR, "The tiny CLIP (written by "
+                    "scripts/train_tiny_clip.py), for --text_encoder=clip.")
+flags.DEFINE_enum("captions", None, sorted(CAPTION_STYLES), "Caption style (default: plain "
+                  "for joint, the CLIP's own for clip).")
+flags.DEFINE_string("autoencoder_from", None, "With no checkpoint in --run_dir, take the "
+                    "autoencoder and latent scale from this bundle (e.g. "
+                    "keras_sd_interp/assets/tiny) instead of training one.")
 flags.DEFINE_bool("export", True, "Write the bundle at the end.")
 flags.DEFINE_bool("export_only", False, "Only write the bundle from the run's last checkpoint "
                   "(safe while a training run is still writing checkpoints).")
 cli.check_out_dir("run_dir")
 cli.check_existing_dir("data_dir", "Fashion-MNIST folder")
 cli.check_out_dir("bundle_dir")
+cli.check_existing_dir("autoencoder_from", "bundle folder")
+flags.register_validator("autoencoder_from", lambda v: v is None or not bundled.bundle_problem(v),
+                         "--autoencoder_from must name a bundle folder holding weights.npz and "
+                         "record.json (e.g. keras_sd_interp/assets/tiny)")
 cli.check_int("seed", 0)
 cli.check_int("batch_size", 1)
 cli.check_int("autoencoder_steps", 0)
@@ -44,17 +66,37 @@ cli.check_int("diffusion_steps", 0)
 cli.check_float("learning_rate", 0, exclusive_minimum=True)
 cli.check_float("ema_decay", 0, 1, exclusive_maximum=True)
 cli.check_float("max_minutes", 0, exclusive_minimum=True)
+
+
+
+def _check_clip_dir(values):
+    if values["text_encoder"] == "clip":
+        try:
+            tiny_clip.read_clip_record(values["clip_dir"])
+        except FileNotFoundError as error:
+            raise flags.ValidationError(f"--clip_dir={values['clip_dir']}: {error}") from None
+    return True
+
+
+flags.register_multi_flags_validator(["text_encoder", "clip_dir"], _check_clip_dir)
 FLAGS = flags.FLAGS
+RUN_FLAGS = ("seed", "batch_size", "text_encoder", "captions", "autoencoder_from")
 
 
 def main(argv):
     del argv
     started = time.time()
     images, labels = load_fashion_mnist("train", FLAGS.data_dir)
+    settings = {name: FLAGS[name].value for name in RUN_FLAGS}
+    if FLAGS.text_encoder == "clip":  # the CLIP itself, wherever its folder is
+        settings["clip_weights_sha256"] = tiny_clip.weights_digest(FLAGS.clip_dir)
     trainer = TinyTrainer(FLAGS.run_dir, images, labels, seed=FLAGS.seed,
                           batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
                           ema_decay=FLAGS.ema_decay,
-                          init_bundle_dir=FLAGS.bundle_dir if FLAGS.init_from_bundle else None)
+                          init_bundle_dir=FLAGS.bundle_dir if FLAGS.init_from_bundle else None,
+                          text_encoder=FLAGS.text_encoder, clip_dir=FLAGS.clip_dir,
+                          captions=FLAGS.captions, autoencoder_bundle_dir=FLAGS.autoencoder_from,
+                          settings=settings)
     train_tiny(trainer, FLAGS.autoencoder_steps, FLAGS.diffusion_steps, FLAGS.max_minutes,
                FLAGS.export, FLAGS.export_only, FLAGS.bundle_dir,
                command="python " + " ".join(sys.argv), started=started)

@@ -197,6 +197,14 @@ def test_eval_tiny_flags(args, expected):
     ("causal_trace", ["--step_range=0:11"], "need 0 <= start < stop <= --num_steps (10)"),
     ("causal_trace", ["--step_range=a"], "write start:stop"),
     ("causal_trace", ["--model=sd14"], "value should be one of <tiny>"),
+    ("train_tiny", ["--text_encoder=clip", "--clip_dir=/no/such"], "holds no tiny CLIP"),
+    ("train_tiny", ["--text_encoder=bert"], "value should be one of <joint|clip>"),
+    ("train_tiny", ["--autoencoder_from=/no/such"], "bundle folder '/no/such' does not exist"),
+    ("train_tiny_clip", ["--steps=0"], "--steps=0: must be a positive integer"),
+    ("train_tiny_clip", ["--vision_width=100"], "must be a positive multiple of 64"),
+    ("train_tiny_clip", ["--vision_patch_size=7"], "must divide the 64x64 input"),
+    ("train_tiny_clip", ["--text_heads=3"], "must divide the text width 64"),
+    ("train_tiny_clip", ["--captions=fancy"], "value should be one of <plain|spatial>"),
 ])
 def test_other_script_flags(name, args, expected):
     assert expected in flag_error(name, *args)

@@ -4,6 +4,13 @@ Two kinds of 32x64 grayscale images (each 28x28 item padded to 32x32 on a black 
 - pairs: two items side by side, captioned "a {left} and a {right}";
 - singles: one item in the middle, captioned "a {item}".
 Every word names a place in the image, which is what DAAM and causal tracing are tested on.
+
+Caption styles (`sample_batch(..., captions=...)`):
+- "plain": pairs always "a {left} and a {right}" (the first tiny model's data);
+- "spatial": half of the pairs "a {left} and a {right}" (still: first named = left), a quarter
+  "a {left} on the left and a {right} on the right", a quarter "a {right} on the right and a
+  {left} on the left", so that word order alone no longer tells the half (the tiny CLIP's and
+  its U-Net's data). Singles are "a {item}" in both.
 """
 
 import numpy as np
@@ -18,6 +25,21 @@ MARGIN = (CELL - ITEM_SIZE) // 2
 
 def pair_caption(left_class, right_class):
     return f"a {CLASS_NAMES[left_class]} and a {CLASS_NAMES[right_class]}"
+
+
+def left_right_caption(left_class, right_class):
+    return f"a {CLASS_NAMES[left_class]} on the left and a {CLASS_NAMES[right_class]} on the right"
+
+
+def right_left_caption(left_class, right_class):
+    return f"a {CLASS_NAMES[right_class]} on the right and a {CLASS_NAMES[left_class]} on the left"
+
+
+PAIR_FORMS = {"and": pair_caption, "left_right": left_right_caption,
+              "right_left": right_left_caption}
+CAPTION_STYLES = {"plain": {"and": 1.0},
+                  "spatial": {"and": 0.5, "left_right": 0.25, "right_left": 0.25}}
+SPATIAL_WORDS = ("on", "the", "left", "right")
 
 
 def single_caption(item_class):
@@ -41,7 +63,13 @@ def compose_singles(items):
     return canvas
 
 
-def sample_batch(images, labels, rng, batch_size, single_share=0.25):
+def check_caption_style(style):
+    if style not in CAPTION_STYLES:
+        raise ValueError(f"unknown caption style {style!r}: choose one of {sorted(CAPTION_STYLES)}")
+
+
+def sample_batch(images, labels, rng, batch_size, single_share=0.25, captions="plain",
+                 return_meanings=False):
     """A random batch of captioned compositions.
 
     Args:
@@ -49,20 +77,37 @@ def sample_batch(images, labels, rng, batch_size, single_share=0.25):
         rng: np.random.Generator.
         batch_size: number of compositions.
         single_share: probability that a composition is a single item.
+        captions: caption style, "plain" or "spatial" (see the module docstring). With "plain"
+            the random draws are exactly those of the first tiny model's data.
+        return_meanings: also return what each image shows as an int (batch,): left * 10 +
+            right for pairs, 100 + item for singles (equal for captions of the same image).
 
     Returns:
-        images uint8 (batch, 32, 64) and a list of `batch_size` captions.
+        images uint8 (batch, 32, 64), a list of `batch_size` captions (and the meanings).
     """
+    check_caption_style(style=captions)
     left = rng.integers(0, len(images), batch_size)
     right = rng.integers(0, len(images), batch_size)
     single = rng.random(batch_size) < single_share
+    forms = _pair_forms(rng, batch_size, CAPTION_STYLES[captions])
     composed = compose_pairs(images[left], images[right])
     composed[single] = compose_singles(images[left[single]])
-    captions = [
-        single_caption(labels[i]) if s else pair_caption(labels[i], labels[j])
-        for i, j, s in zip(left, right, single)
+    texts = [
+        single_caption(labels[i]) if s else PAIR_FORMS[form](labels[i], labels[j])
+        for i, j, s, form in zip(left, right, single, forms)
     ]
-    return composed, captions
+    if not return_meanings:
+        return composed, texts
+    meanings = np.where(single, 100 + labels[left], 10 * labels[left] + labels[right])
+    return composed, texts, meanings.astype(np.int64)
+
+
+def _pair_forms(rng, batch_size, shares):
+    """Pair caption form per composition; no draw at all for a single form (keeps old seeds)."""
+    names = list(shares)
+    if len(names) == 1:
+        return names * batch_size
+    return [names[k] for k in rng.choice(len(names), batch_size, p=list(shares.values()))]
 
 
 def halves(images):

@@ -17,7 +17,7 @@ from keras_sd_interp.models import bundled
 from keras_sd_interp.models.config import TINY
 from keras_sd_interp.models.layers import timestep_embedding
 from keras_sd_interp.models.pipeline import LensSampling
-from keras_sd_interp.models.tiny_text import WordTokenizer, build_text_encoder
+from keras_sd_interp.models.tiny_text import VOCABULARY, WordTokenizer, build_text_encoder
 from keras_sd_interp.models.tiny_vae import build_decoder, build_image_encoder, build_vae_encoder
 from keras_sd_interp.models.unet import SDUNet
 
@@ -54,7 +54,8 @@ class TinyPipeline(LensSampling, StableDiffusionBase):
     @property
     def tokenizer(self):
         if self._tokenizer is None:
-            self._tokenizer = WordTokenizer(max_length=self.max_length)
+            vocabulary = self.record.get("vocabulary", VOCABULARY)  # older bundles: the default
+            self._tokenizer = WordTokenizer(vocabulary, max_length=self.max_length)
         return self._tokenizer
 
     @property
@@ -62,7 +63,7 @@ class TinyPipeline(LensSampling, StableDiffusionBase):
         if self._text_encoder is None:
             encoder = build_text_encoder(
                 len(self.tokenizer.vocabulary), self.max_length, TINY.context_dim,
-                self.record["text_layers"],
+                self.record["text_layers"], self.record.get("text_heads", 4),
             )
             self._text_encoder = self._load(encoder, "text_encoder")
         return self._text_encoder

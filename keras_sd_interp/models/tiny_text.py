@@ -5,12 +5,17 @@ causal self-attention layers with quick-GELU MLPs, a final layer norm), with ker
 `{"tokens", "positions"}`, so the pipeline code is the same as for Stable Diffusion.
 """
 
+from keras_sd_interp.data.compositions import SPATIAL_WORDS
 from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
 from keras_sd_interp.models import text_encoder
 
 START, END = "<start>", "<end>"
 # Word list of the captions; padding uses the end token, as CLIP does.
 VOCABULARY = (START, END, "a", "and") + CLASS_NAMES
+# The tiny CLIP's word list: the spatial captions' words too, and, as in CLIP's BPE vocabulary
+# (start 49406, end 49407), the start and end tokens last, since keras-cv's CLIP text encoder
+# pools the features at argmax(token_ids), which must be the (first) end token.
+CLIP_VOCABULARY = ("a", "and") + SPATIAL_WORDS + CLASS_NAMES + (START, END)
 
 
 class WordTokenizer:
@@ -32,7 +37,7 @@ class WordTokenizer:
         if unknown:
             raise ValueError(
                 f"unknown words {unknown} in prompt {prompt!r}: the tiny model knows "
-                f"{self.vocabulary[2:]}"
+                f"{[w for w in self.vocabulary if w not in (START, END)]}"
             )
         return [self.start_token] + [self.index[word] for word in words] + [self.end_token]
 
@@ -48,6 +53,12 @@ class WordTokenizer:
     def __call__(self, prompts):
         """List of prompts -> int32 array (batch, max_length)."""
         return [self.pad(self.encode(prompt)) for prompt in prompts]
+
+    def padding_mask(self, prompts):
+        """List of prompts -> list of (max_length,) 0/1 rows: 1 up to the first end token, as
+        keras-cv's CLIP `padding_mask` input."""
+        lengths = [len(self.encode(prompt)) for prompt in prompts]
+        return [[1] * n + [0] * (self.max_length - n) for n in lengths]
 
 
 def build_text_encoder(vocab_size, max_length=8, width=64, num_layers=2, num_heads=4):

@@ -6,6 +6,11 @@ Two phases, both resumable from the checkpoints in `run_dir`:
 2. the text encoder and the U-Net jointly, predicting the noise added under SD v1.4's schedule
    (1000 steps, scaled-linear betas 0.00085..0.012: keras-cv's own `_ALPHAS_CUMPROD`), with a
    share of empty captions for classifier-free guidance and an EMA of the weights.
+
+With `text_encoder="clip"` phase 2 trains the U-Net alone under the frozen text tower of a
+tiny CLIP (`models/tiny_clip.py`), copied into the rebuilt encoder with sites, on the CLIP's
+captions and tokenizer, as Stable Diffusion was trained under CLIP's; `autoencoder_bundle_dir`
+reuses a shipped bundle's autoencoder and latent scale instead of phase 1.
 """
 
 import time
@@ -20,14 +25,18 @@ from keras_sd_interp.data import compositions
 from keras_sd_interp.models import bundled
 from keras_sd_interp.models.config import TINY
 from keras_sd_interp.models.layers import timestep_embedding
+from keras_sd_interp.models.tiny_clip import load_tiny_clip, read_clip_record, text_encoder_from_clip
 from keras_sd_interp.models.tiny_text import WordTokenizer, build_text_encoder
 from keras_sd_interp.models.tiny_vae import build_decoder, build_vae_encoder
 from keras_sd_interp.models.unet import SDUNet
+from keras_sd_interp.training.run_settings import check_run_settings
 
 HEIGHT, WIDTH = compositions.HEIGHT, compositions.WIDTH
 MAX_LENGTH = 8
 TEXT_LAYERS = 2
+TEXT_HEADS = 4
 KL_WEIGHT = 1e-4
+TEXT_ENCODERS = ("joint", "clip")
 
 
 class TinyTrainer:
@@ -40,22 +49,47 @@ class TinyTrainer:
         batch_size: compositions per step.
         empty_caption_share: share of captions replaced by "" (for guidance).
         init_bundle_dir: with no checkpoint in `run_dir`, start from this bundle's weights.
+        text_encoder: "joint" (trained with the U-Net) or "clip" (the frozen text tower of the
+            tiny CLIP in `clip_dir`, with its tokenizer).
+        captions: caption style of `data.compositions` (default: "plain" for joint, the
+            CLIP's own for clip).
+        autoencoder_bundle_dir: with no checkpoint in `run_dir`, take the autoencoder, its
+            latent scale and step count from this bundle (phase 1 is then done).
+        settings: what defines the run (dict, the script's flag names), checked against the
+            settings `run_dir` started with; default: the arguments that shape the run.
     """
 
     def __init__(self, run_dir, images, labels, seed=0, batch_size=64, learning_rate=7e-4,
-                 empty_caption_share=0.1, ema_decay=0.998, init_bundle_dir=None):
+                 empty_caption_share=0.1, ema_decay=0.998, init_bundle_dir=None,
+                 text_encoder="joint", clip_dir=None, captions=None,
+                 autoencoder_bundle_dir=None, settings=None):
+        if text_encoder not in TEXT_ENCODERS:
+            raise ValueError(f"text_encoder={text_encoder!r}: choose one of {TEXT_ENCODERS}")
+        clip_record = None if text_encoder == "joint" else read_clip_record(clip_dir)
+        captions = captions or ("plain" if clip_record is None else clip_record["captions"])
+        compositions.check_caption_style(captions)
+        check_run_settings(run_dir, dict(settings or dict(
+            seed=seed, batch_size=batch_size, text_encoder=text_encoder), captions=captions))
         keras.utils.set_random_seed(seed)
         self.images, self.labels = images, labels
         self.batch_size = batch_size
         self.empty_caption_share = empty_caption_share
         self.ema_decay = ema_decay
-        self.tokenizer = WordTokenizer(max_length=MAX_LENGTH)
+        self.text_encoder_kind, self.captions = text_encoder, captions
         self.vae_encoder = build_vae_encoder(HEIGHT, WIDTH)
         self.decoder = build_decoder(HEIGHT, WIDTH)
-        self.text_encoder = build_text_encoder(
-            len(self.tokenizer.vocabulary), MAX_LENGTH, TINY.context_dim, TEXT_LAYERS
-        )
-        self.unet = SDUNet(HEIGHT, WIDTH, MAX_LENGTH, config=TINY)
+        if clip_record is None:
+            self.tokenizer = WordTokenizer(max_length=MAX_LENGTH)
+            self.text_encoder = build_text_encoder(
+                len(self.tokenizer.vocabulary), MAX_LENGTH, TINY.context_dim, TEXT_LAYERS
+            )
+        else:
+            self.tokenizer = WordTokenizer(clip_record["vocabulary"], clip_record["max_length"])
+            self.text_encoder = text_encoder_from_clip(load_tiny_clip(clip_dir))
+            self.text_encoder.trainable = False
+        self.max_length = self.tokenizer.max_length
+        self.text_layers = self.text_encoder.num_text_layers
+        self.unet = SDUNet(HEIGHT, WIDTH, self.max_length, config=TINY)
         self.diffusion_vars = self.text_encoder.trainable_variables + self.unet.trainable_variables
         self.ema_vars = [tf.Variable(v, trainable=False) for v in self.diffusion_vars]
         self.ae_optimizer = keras.optimizers.Adam(1e-3)
@@ -79,7 +113,17 @@ class TinyTrainer:
             self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
         elif init_bundle_dir is not None:
             self._init_from_bundle(init_bundle_dir)
+        elif autoencoder_bundle_dir is not None:
+            self._autoencoder_from_bundle(autoencoder_bundle_dir)
         self.seed = seed
+
+    def _autoencoder_from_bundle(self, bundle_dir):
+        """The autoencoder, latent scale and autoencoder step count of a shipped bundle."""
+        record = bundled.read_record(bundle_dir)
+        bundled.load_component(self.vae_encoder, "vae_encoder", bundle_dir)
+        bundled.load_component(self.decoder, "decoder", bundle_dir)
+        self.ae_step.assign(record["autoencoder_steps"])
+        self.latent_scale.assign(record["latent_scale"])
 
     def _init_from_bundle(self, bundle_dir):
         """Warm start from a shipped bundle (weights and step counts; optimizer state is new)."""
@@ -99,7 +143,7 @@ class TinyTrainer:
 
     def _images(self, rng, batch_size=None):
         images, captions = compositions.sample_batch(
-            self.images, self.labels, rng, batch_size or self.batch_size
+            self.images, self.labels, rng, batch_size or self.batch_size, captions=self.captions
         )
         return images.astype(np.float32)[..., None] / 127.5 - 1.0, captions
 
@@ -120,8 +164,9 @@ class TinyTrainer:
         return mse, kl
 
     def train_autoencoder(self, steps, checkpoint_every=500):
-        """Runs the autoencoder up to `steps` steps in all; returns the last reconstruction MSE."""
-        mse = float("nan")
+        """Runs the autoencoder up to `steps` steps in all; returns the last reconstruction MSE
+        (None when no step was left to run)."""
+        mse = None
         with tqdm(total=steps, initial=int(self.ae_step), desc="autoencoder") as bar:
             while int(self.ae_step) < steps:
                 mse, kl = self._ae_train_step(tf.constant(self._images(self._rng())[0]))
@@ -129,7 +174,7 @@ class TinyTrainer:
                 bar.set_postfix(mse=f"{float(mse):.4f}", kl=f"{float(kl):.3f}")
                 if int(self.ae_step) % checkpoint_every == 0 or int(self.ae_step) == steps:
                     self.manager.save()
-        return float(mse)
+        return None if mse is None else float(mse)
 
     def fit_latent_scale(self, num_images=2048):
         """Sets the latent scale to 1 / std of the encoder's mean latents; returns it."""
@@ -152,7 +197,7 @@ class TinyTrainer:
         alpha_bar = tf.reshape(tf.gather(self.alphas_cumprod, timesteps), (-1, 1, 1, 1))
         noisy = tf.sqrt(alpha_bar) * latents + tf.sqrt(1.0 - alpha_bar) * noise
         t_emb = timestep_embedding(tf.cast(timesteps, tf.float32), TINY.time_embedding_dim)
-        positions = tf.repeat(tf.range(MAX_LENGTH)[None], batch, axis=0)
+        positions = tf.repeat(tf.range(self.max_length)[None], batch, axis=0)
         with tf.GradientTape() as tape:
             context = self.text_encoder({"tokens": tokens, "positions": positions})
             predicted = self.unet([noisy, t_emb, context])
@@ -193,8 +238,10 @@ class TinyTrainer:
         live = [v.numpy() for v in self.diffusion_vars]
         for var, ema in zip(self.diffusion_vars, self.ema_vars):
             var.assign(ema)
-        record = dict(record, latent_scale=float(self.latent_scale), max_length=MAX_LENGTH,
-                      text_layers=TEXT_LAYERS, vocabulary=self.tokenizer.vocabulary,
+        record = dict(record, latent_scale=float(self.latent_scale), max_length=self.max_length,
+                      text_layers=self.text_layers, text_heads=TEXT_HEADS,
+                      text_encoder=self.text_encoder_kind, captions=self.captions,
+                      vocabulary=self.tokenizer.vocabulary,
                       autoencoder_steps=int(self.ae_step), diffusion_steps=int(self.step),
                       batch_size=self.batch_size)
         bundled.save_bundle(
@@ -208,6 +255,10 @@ class TinyTrainer:
 
 DATA_DESCRIPTION = ("Fashion-MNIST train split (60,000 items), 32x64 compositions: 75% pairs "
                     "'a X and a Y', 25% singles 'a X'; 10% empty captions")
+SPATIAL_DATA_DESCRIPTION = (
+    "Fashion-MNIST train split (60,000 items), 32x64 compositions: 75% pairs, 25% singles "
+    "'a X'; pair captions half 'a X and a Y' (X left), a quarter 'a X on the left and a Y on "
+    "the right', a quarter 'a Y on the right and a X on the left'; 10% empty captions")
 
 
 def train_tiny(trainer, autoencoder_steps, diffusion_steps, max_minutes=None, export=True,
@@ -222,7 +273,7 @@ def train_tiny(trainer, autoencoder_steps, diffusion_steps, max_minutes=None, ex
     if not export_only:
         ae_mse = trainer.train_autoencoder(autoencoder_steps)
         scale = trainer.fit_latent_scale()
-        print(f"autoencoder reconstruction MSE {ae_mse:.4f}, latent scale {scale:.4f}")
+        print(f"autoencoder reconstruction MSE {ae_mse}, latent scale {scale:.4f}")
         minutes["autoencoder_this_run"] = round((time.time() - started) / 60, 1)
         loss = trainer.train_diffusion(diffusion_steps, max_minutes)
         minutes["diffusion_this_run"] = round((time.time() - started) / 60
@@ -233,7 +284,7 @@ def train_tiny(trainer, autoencoder_steps, diffusion_steps, max_minutes=None, ex
     record = {
         "command": command,
         "seed": trainer.seed,
-        "data": DATA_DESCRIPTION,
+        "data": DATA_DESCRIPTION if trainer.captions == "plain" else SPATIAL_DATA_DESCRIPTION,
         "autoencoder_mse_last_batch": ae_mse,
         "noise_mse_recent": loss,
         "ema_decay": trainer.ema_decay,
