@@ -93,6 +93,7 @@ def test_moving_average_step_by_hand():
         np.testing.assert_allclose(new, 0.9 * old + 0.1 * weight, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.fashion_mnist
 def test_shipped_ddpm_loads_and_its_noise_prediction_beats_zero():
     """The shipped weights predict the noise of real test images far better than chance."""
     import tensorflow as tf
@@ -122,6 +123,7 @@ def test_missing_ddpm_asset_is_a_clear_error(tmp_path):
         load_ddpm_sampler(start="zero")
 
 
+@pytest.mark.fashion_mnist
 def test_shipped_ddpm_starts_where_its_training_ended():
     """The matched start's first images have the mean and spread of q(x_{T-1}) on real data."""
     from keras_sd_interp.data import load_fashion_mnist
