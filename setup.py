@@ -10,6 +10,8 @@ INSTALL_REQUIRES = [
     "keras-cv==0.9.0",
     "tensorflow-datasets==4.9.7",
     "tensorflow-metadata==1.16.1",
+    # tensorflow-datasets 4.9.7 imports it to download; newer etils (1.15) no longer brings it.
+    "importlib-resources>=6",
     "protobuf==4.25.9",
     "numpy==2.0.2",
     "matplotlib>=3.8",

@@ -14,6 +14,18 @@ from test_fashion_mnist import write_idx  # tests/ is on sys.path under pytest
 
 
 @pytest.fixture
+def eager_steps():
+    """Runs the training step eagerly. Tracing it costs minutes on a loaded 2-core CPU for each
+    `train_ddpm` call, and these tests check checkpoints and resumption, not tracing:
+    `test_moving_average_step_by_hand` runs the traced step."""
+    import tensorflow as tf
+
+    tf.config.run_functions_eagerly(True)
+    yield
+    tf.config.run_functions_eagerly(False)
+
+
+@pytest.fixture
 def tiny_idx_dir(tmp_path):
     rng = np.random.default_rng(0)
     write_idx(tmp_path / "train-images-idx3-ubyte", rng.integers(0, 256, (32, 28, 28), dtype=np.uint8))
@@ -21,6 +33,7 @@ def tiny_idx_dir(tmp_path):
     return str(tmp_path)
 
 
+@pytest.mark.usefixtures("eager_steps")
 def test_training_writes_a_checkpoint_each_epoch_and_resumes(tiny_idx_dir, tmp_path):
     checkpoint_dir = str(tmp_path / "ckpt")
     options = dict(batch_size=16, timesteps=50, dim=8, seed=0, data_dir=tiny_idx_dir, jit_compile=False)
@@ -59,6 +72,7 @@ def test_training_writes_a_checkpoint_each_epoch_and_resumes(tiny_idx_dir, tmp_p
     assert not all(np.allclose(a, w) for a, w in zip(average.get_weights(), model.get_weights()))
 
 
+@pytest.mark.usefixtures("eager_steps")
 def test_resumed_run_trains_and_records_at_its_own_learning_rate(tiny_idx_dir, tmp_path):
     """A fine-tuning phase: the rerun's lower rate is the one Adam uses (not the checkpoint's)."""
     checkpoint_dir = str(tmp_path / "ckpt")
@@ -81,7 +95,9 @@ def test_moving_average_step_by_hand():
     from keras_sd_interp.ddpm.diffusion import schedule_constants
     from keras_sd_interp.training.ddpm import make_train_step
 
-    model, average = build_unet(dim=8), build_unet(dim=8)
+    # One level, one head: tracing the step is this test's cost; the rule holds for any size.
+    size = dict(dim=8, channel_mults=(1,), groups=2, heads=1, head_dim=8)
+    model, average = build_unet(**size), build_unet(**size)
     before = [w.copy() for w in average.get_weights()]
     optimizer = tf.keras.optimizers.Adam(1e-3)
     step = make_train_step(model, optimizer,
@@ -93,6 +109,7 @@ def test_moving_average_step_by_hand():
         np.testing.assert_allclose(new, 0.9 * old + 0.1 * weight, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.fashion_mnist
 def test_shipped_ddpm_loads_and_its_noise_prediction_beats_zero():
     """The shipped weights predict the noise of real test images far better than chance."""
     import tensorflow as tf
@@ -122,6 +139,7 @@ def test_missing_ddpm_asset_is_a_clear_error(tmp_path):
         load_ddpm_sampler(start="zero")
 
 
+@pytest.mark.fashion_mnist
 def test_shipped_ddpm_starts_where_its_training_ended():
     """The matched start's first images have the mean and spread of q(x_{T-1}) on real data."""
     from keras_sd_interp.data import load_fashion_mnist

@@ -63,18 +63,62 @@ def test_missing_files_and_bad_split_are_clear_errors(tmp_path):
         load_fashion_mnist("validation")
 
 
-def test_search_order_error_names_every_place(monkeypatch, tmp_path):
+@pytest.fixture
+def no_local_copy(monkeypatch, tmp_path):
+    """A machine without the Debian package, $FASHION_MNIST_DIR, Keras's cache or a tfds copy."""
+    import keras.src.backend.config as keras_config
+
     import keras_sd_interp.data.fashion_mnist as fm
 
-    monkeypatch.setattr(fm, "DEBIAN_DIR", str(tmp_path / "debian"))
-    monkeypatch.setattr(fm, "KERAS_CACHE_DIR", str(tmp_path / "keras"))
     monkeypatch.delenv("FASHION_MNIST_DIR", raising=False)
+    monkeypatch.setenv("FASHION_MNIST_DEBIAN_DIR", str(tmp_path / "debian"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(tmp_path / "keras"))  # read at its import
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    return fm
+
+
+def test_search_order_error_names_every_place(no_local_copy):
     with pytest.raises(FileNotFoundError) as error:
-        fm.load_fashion_mnist("test", allow_download=False)
+        no_local_copy.load_fashion_mnist("test", allow_download=False)
     message = str(error.value)
-    assert "debian" in message and "keras" in message and "tensorflow-datasets" in message
+    for place in ("$FASHION_MNIST_DIR (not set)", "debian", "keras", "tensorflow-datasets",
+                  "dataset-fashion-mnist"):
+        assert place in message, (place, message)
+    # tfds is imported and asked (not broken by a missing module): its own "no data" answer.
+    assert "No module named" not in message and "no download:" in message
 
 
+def test_tfds_does_not_download_when_its_host_does_not_resolve():
+    import keras_sd_interp.data.fashion_mnist as fm
+
+    assert not fm._host_resolves("http://no-such-host.invalid/t10k-images-idx3-ubyte.gz")
+
+
+def write_keras_cache(folder, sizes=(("train", 5), ("t10k", 3))):
+    """The four .gz files `keras.datasets.fashion_mnist.load_data()` caches; returns the arrays."""
+    rng = np.random.default_rng(1)
+    folder.mkdir(parents=True)
+    arrays = {}
+    for prefix, n in sizes:
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=(n,), dtype=np.uint8)
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images, gz=True)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels, gz=True)
+        arrays[prefix] = images, labels
+    return arrays
+
+
+def test_keras_load_data_is_a_fallback_reading_its_cache(no_local_copy, tmp_path):
+    """Keras's own `fashion_mnist.load_data()` reads a filled cache in $KERAS_HOME offline."""
+    arrays = write_keras_cache(tmp_path / "keras" / "datasets" / "fashion-mnist")
+    for split, prefix in (("test", "t10k"), ("train", "train")):
+        images, labels = no_local_copy.load_fashion_mnist(split, allow_download=False)
+        np.testing.assert_array_equal(images, arrays[prefix][0])
+        np.testing.assert_array_equal(labels, arrays[prefix][1].astype(np.int64))
+
+
+@pytest.mark.fashion_mnist
 def test_real_fashion_mnist_shapes_and_classes():
     train_images, train_labels = load_fashion_mnist("train")
     test_images, test_labels = load_fashion_mnist("test")

@@ -35,6 +35,7 @@ def test_frechet_distance_of_known_gaussians():
         frechet_distance_from_features(a, b[:, :2])
 
 
+@pytest.mark.fashion_mnist
 def test_shipped_judge_is_at_least_91_percent_on_the_real_test_set(judge, test_set):
     images, labels = test_set
     predicted, probabilities = predict_classes(judge, images)
@@ -43,6 +44,7 @@ def test_shipped_judge_is_at_least_91_percent_on_the_real_test_set(judge, test_s
     np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-5)
 
 
+@pytest.mark.fashion_mnist
 def test_penultimate_features_and_frechet_judge_distance(judge, test_set):
     images, labels = test_set
     features = penultimate_features(judge, images[:300])
@@ -62,6 +64,7 @@ def test_missing_or_corrupt_weight_file_is_a_clear_error(tmp_path):
         load_judge(str(corrupt))
 
 
+@pytest.mark.fashion_mnist
 def test_untrained_judge_is_near_chance(test_set):
     """The shipped accuracy comes from training, not from the architecture alone."""
     images, labels = test_set
@@ -69,6 +72,7 @@ def test_untrained_judge_is_near_chance(test_set):
     assert np.mean(predicted == labels[:1000]) < 0.4
 
 
+@pytest.mark.fashion_mnist
 def test_shipping_writes_float16_weights_and_scores_the_shipped_file(judge, tmp_path):
     import h5py
 

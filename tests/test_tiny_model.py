@@ -123,6 +123,7 @@ def test_trainer_runs_and_resumes(tmp_path):
     )
 
 
+@pytest.mark.fashion_mnist
 def test_reference_accuracy_scores_real_test_compositions():
     from keras_sd_interp.data import load_fashion_mnist
     from keras_sd_interp.judge import load_judge

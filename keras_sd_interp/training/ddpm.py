@@ -156,6 +156,10 @@ def train_ddpm(
 
     if not 0.0 <= ema_decay < 1.0:
         raise ValueError(f"ema_decay={ema_decay!r} must be in [0, 1) (0: no averaging)")
+    settings = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                    timesteps=timesteps, schedule=schedule, dim=dim, seed=seed,
+                    train_images=int(len(x0_all)))
+    state = _read_state(checkpoint_dir, settings)  # Other settings refused before any build.
     keras.utils.set_random_seed(seed)
     model = build_unet(dim=dim)
     ema_model = build_unet(dim=dim)
@@ -163,11 +167,7 @@ def train_ddpm(
     optimizer = keras.optimizers.Adam(learning_rate, global_clipnorm=1.0)
     optimizer.build(model.trainable_variables)
     generator = tf.random.Generator.from_seed(seed)
-    settings = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                    timesteps=timesteps, schedule=schedule, dim=dim, seed=seed,
-                    train_images=int(len(x0_all)))
 
-    state = _read_state(checkpoint_dir, settings)
     if state is None:
         state = {"settings": settings, "epochs_done": 0, "epoch_loss": [], "epoch_seconds": [],
                  "ema_decay": ema_decay, "ema_from_epoch": 0}
