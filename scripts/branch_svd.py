@@ -10,7 +10,8 @@ from keras_sd_interp import cli
 from keras_sd_interp.cli import define_model_flags, parse_numbers
 from keras_sd_interp.lens.taps import NUM_CONVS, conv_filter_count
 from keras_sd_interp.models.paper import paper_unet
-from keras_sd_interp.reports.circuits import check_mark_range, check_marks, write_branch_svd
+from keras_sd_interp.circuits.branch_svd import branch_svd, check_mark_range, check_marks
+from keras_sd_interp.reports.circuits import branch_svd_stem, save_branch_svd
 
 define_model_flags()
 flags.DEFINE_integer("conv_a", 9, "Conv index (0..51) whose filters feed conv_b.")
@@ -41,8 +42,11 @@ def main(_):
                       FLAGS.random_weights)
     out_dir = FLAGS.out_dir or f"outputs/branch_svd_{FLAGS.model}"
     check_marks(unet, FLAGS.conv_a, *marks)  # the built model agrees (tested)
-    result, path = write_branch_svd(unet, FLAGS.conv_a, FLAGS.conv_b, out_dir, FLAGS.mode,
-                                    FLAGS.concat, FLAGS.variant, *marks)
+    result = branch_svd(unet, FLAGS.conv_a, FLAGS.conv_b, FLAGS.mode, FLAGS.concat, FLAGS.variant)
+    path = save_branch_svd(result, branch_svd_stem(out_dir, FLAGS.mode, FLAGS.conv_a, FLAGS.conv_b),
+                           FLAGS.conv_a, FLAGS.conv_b, *marks,
+                           title=f"{FLAGS.mode} mode, conv {FLAGS.conv_b} input channels "
+                                 f"{result.channels}")
     logging.info("singular values %s; wrote %s", result.singular_values, path)
 
 

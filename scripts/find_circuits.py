@@ -12,7 +12,8 @@ from keras_sd_interp import cli
 from keras_sd_interp.cli import define_model_flags
 from keras_sd_interp.cli.descent import define_descent_flags, settings_from_flags
 from keras_sd_interp.models.paper import unet_and_decoder
-from keras_sd_interp.reports.circuits import write_circuit_figures, write_circuits_json
+from keras_sd_interp.experiments.circuits import circuit_figures
+from keras_sd_interp.reports.circuits import CircuitFiles, write_circuits_json
 
 define_model_flags()
 define_descent_flags()
@@ -30,8 +31,8 @@ def main(_):
     found = find_circuits(unet, FLAGS.top_k, FLAGS.mode, follow_residual=FLAGS.follow_residual)
     out_dir = FLAGS.out_dir or f"outputs/circuits_{FLAGS.model}_{FLAGS.mode}"
     if FLAGS.visualize:
-        write_circuit_figures(unet, decoder, found, settings, out_dir, FLAGS.batch_size,
-                              FLAGS.overwrite)
+        circuit_figures(unet, decoder, found, settings, CircuitFiles(out_dir, FLAGS.overwrite),
+                        FLAGS.batch_size)
     else:
         write_circuits_json(found, out_dir)
     for circuit in found["circuits"]:

@@ -223,12 +223,12 @@ def test_branch_svd_marks_refused_before_the_model_load(monkeypatch):
 
 
 def test_branch_svd_marks_out_of_range(tiny_unet, tmp_path):
-    from keras_sd_interp.reports.circuits import check_marks, write_branch_svd
+    from keras_sd_interp.circuits.branch_svd import check_marks
 
     check_marks(tiny_unet, 9, [0, 31], [5])
     with pytest.raises(ValueError, match=r"marks \[999\] on conv 9's side out of range: conv 9 "
                                          r"has filters 0\.\.63"):
-        write_branch_svd(tiny_unet, 9, 38, str(tmp_path), marked_a=[999])
+        check_marks(tiny_unet, 9, [999])
     with pytest.raises(ValueError, match=r"marks \[-1\] on the other side"):
         check_marks(tiny_unet, 9, [], [-1])
     assert os.listdir(tmp_path) == []

@@ -9,6 +9,7 @@ from keras_sd_interp import circuits
 from keras_sd_interp.circuits.branch_svd import outlying_points
 from keras_sd_interp.featureviz import DescentSettings
 from keras_sd_interp.cli.descent import define_descent_flags, settings_from_flags
+from keras_sd_interp.experiments import circuits as circuit_runs
 from keras_sd_interp.reports import circuits as circuit_reports
 from keras_sd_interp.experiments.paper import circuit_steps
 from keras_sd_interp.reports import paper
@@ -16,20 +17,21 @@ from keras_sd_interp.reports import paper
 
 def test_weight_plots_named_like_the_course_and_resumed(tiny_unet, tmp_path):
     found = circuits.find_circuits(tiny_unet, top_k=1, mode="paper")
-    paths = circuit_reports.write_weight_plots(tiny_unet, found, tmp_path, dpi=20)
+    pairs = circuit_runs.circuit_kernels(tiny_unet, found)
+    paths = circuit_reports.write_weight_plots(pairs, tmp_path, dpi=20)
     path = circuits.main_path(found["circuits"][0]["steps"])
     first = (f"layer_{path[1]['layer_index']}_filter_{path[1]['filter']}_to_layer_65_filter_"
              f"{path[0]['filter']}_weights.png")
     assert os.path.basename(paths[0]) == first
     assert all(os.path.exists(p) for p in paths)
     stamp = os.path.getmtime(paths[0])
-    circuit_reports.write_weight_plots(tiny_unet, found, tmp_path, dpi=20)
+    circuit_reports.write_weight_plots(pairs, tmp_path, dpi=20)
     assert os.path.getmtime(paths[0]) == stamp
 
 
 def test_corrected_targets_include_conv1_and_conv_0(tiny_unet):
     found = circuits.find_circuits(tiny_unet, top_k=2, mode="corrected")
-    stems = [t.stem for t in circuit_reports.circuit_targets(tiny_unet, found)]
+    stems = [t.stem for t in circuit_runs.circuit_targets(tiny_unet, found)]
     assert any("_conv1_" in s for s in stems) and any("_conv2_" in s for s in stems)
     assert any(s.startswith("layer_4_filter_") for s in stems)
     assert len(stems) == len(set(stems))

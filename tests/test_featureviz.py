@@ -12,7 +12,7 @@ from keras_sd_interp import featureviz as fv
 from keras_sd_interp.data.pixels import to_uint8
 from keras_sd_interp.models import load_unet
 from keras_sd_interp.experiments.filters import visualize_into
-from keras_sd_interp.reports.featureviz import FilterFiles, visualize_filters
+from keras_sd_interp.reports.featureviz import FilterFiles
 
 
 def course_embedding(t, dim, max_period=10000):
@@ -143,7 +143,8 @@ def test_sweep_writes_course_names_and_resumes(tiny_unet, tmp_path):
             assert os.path.exists(tmp_path / (stem + suffix))
     assert np.load(tmp_path / "layer_12_filter_3_latent.npy").shape == (8, 16, 4)
     assert np.load(tmp_path / "layer_12_filter_3_loss.npy").shape == (3,)
-    assert visualize_filters(tiny_unet, decoder, targets, settings, tmp_path) == []
+    assert visualize_into(tiny_unet, decoder, targets, settings, FilterFiles(tmp_path),
+                          progress=False) == []
 
 
 def test_bad_inputs_name_the_valid_range(tiny_unet):

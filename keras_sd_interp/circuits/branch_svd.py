@@ -133,3 +133,18 @@ def branch_filters(result):
     if max(PAPER_BRANCH_FILTERS["a"] + PAPER_BRANCH_FILTERS["b"]) < n:
         return PAPER_BRANCH_FILTERS["a"], PAPER_BRANCH_FILTERS["b"]
     return outlying_points(result.left.T), outlying_points(result.right)
+
+
+def check_marks(unet, conv_a, marked_a=(), marked_b=()):
+    """Raises ValueError naming the marks that index no point of the branch plots (one point
+    per filter of conv `conv_a` on each)."""
+    check_mark_range(taps.conv_kernel(unet, conv_a).shape[-1], conv_a, marked_a, marked_b)
+
+
+def check_mark_range(count, conv_a, marked_a=(), marked_b=()):
+    """Raises ValueError naming the marks outside 0..count-1 (`count` filters of conv_a)."""
+    for side, marks in ((f"conv {conv_a}'s side", marked_a), ("the other side", marked_b)):
+        bad = [int(i) for i in marks if not 0 <= int(i) < count]
+        if bad:
+            raise ValueError(f"marks {bad} on {side} out of range: conv {conv_a} has filters "
+                             f"0..{count - 1}, one point each on both plots")

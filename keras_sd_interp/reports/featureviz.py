@@ -1,8 +1,7 @@
 """Filter visualizations into files, a batch at a time, resuming from what is on disk.
 
     files = FilterFiles(out_dir)
-    for batch, result, images in visualize_batches(unet, decoder, files.pending(targets), s):
-        files.write(batch, result, images)
+    experiments.filters.visualize_into(unet, decoder, targets, settings, files)   # computes
 
 For each target: `{stem}.png` (the decoded image), `{stem}_latent.npy` (the final latent),
 `{stem}_loss.npy` and `{stem}_loss.png` (the loss per step). The PNG is written last, so a
@@ -13,7 +12,6 @@ target whose PNG exists and decodes (`io.image_is_valid`) is done and is skipped
 import os
 
 from keras_sd_interp import io
-from keras_sd_interp.featureviz.paper import visualize_batches
 from keras_sd_interp.reports.plotting.featureviz import loss_curve_figure
 
 
@@ -51,17 +49,3 @@ class FilterFiles:
                 io.save_figure(self.path(target, "_loss.png"), figure)
             io.save_image(self.path(target), images[item])
         return [t.stem for t in batch]
-
-
-def visualize_filters(unet, decoder, targets, settings, out_dir, batch_size=16, overwrite=False,
-                      progress=True, loss_plots=True):
-    """Optimizes, decodes and writes every pending target; returns the stems written.
-
-    Kept for `reports.circuits.write_circuit_figures`; the paper's pipeline computes in
-    `experiments.filters.visualize_into` and hands the batches to `FilterFiles`."""
-    files = FilterFiles(out_dir, overwrite, loss_plots)
-    written = []
-    for batch in visualize_batches(unet, decoder, files.pending(targets), settings, batch_size,
-                                   progress):
-        written += files.write(*batch)
-    return written
