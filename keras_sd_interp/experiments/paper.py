@@ -14,6 +14,7 @@ import dataclasses
 from keras_sd_interp.circuits.branch_svd import branch_filters, branch_svd
 from keras_sd_interp.circuits.kernels import connecting_kernels
 from keras_sd_interp.circuits.walk import find_circuits, main_path, visualized_steps
+from keras_sd_interp.experiments.circuits import circuit_stems
 from keras_sd_interp.experiments.filters import visualize_into
 from keras_sd_interp.featureviz import DescentSettings, conv_target
 
@@ -92,7 +93,7 @@ def reproduce_paper(unet, decoder, settings, files, model="tiny", top_k=5, batch
     paper_targets = unique([s.paper for circuit in steps for s in circuit])
     visualize_into(unet, decoder, paper_targets, settings, files.filters, batch_size, progress)
     files.write_kernels([pair for pairs in kernels for pair in pairs])
-    files.write_strips(unet, found)
+    files.write_strips(circuit_stems(unet, found))
     corrected_targets = unique([s.corrected for circuit in steps for s in circuit])
     for direction in ("descent", "ascent"):
         visualize_into(unet, decoder, corrected_targets,

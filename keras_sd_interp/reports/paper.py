@@ -18,10 +18,9 @@ import os
 import shutil
 
 from keras_sd_interp import io
-from keras_sd_interp.reports.circuits import (save_branch_svd, weights_name,
-                                              write_circuit_strips, write_circuits_json)
+from keras_sd_interp.reports.circuits import (save_branch_svd, weights_name, write_circuit_strips,
+                                              write_circuits_json, write_weight_plots)
 from keras_sd_interp.reports.featureviz import FilterFiles
-from keras_sd_interp.reports.plotting.circuits import weights_figure
 
 CORRECTED_DESCENT_DIR = "corrected_descent"
 CORRECTED_ASCENT_DIR = "corrected_ascent"
@@ -204,18 +203,13 @@ class PaperFiles:
 
     def write_kernels(self, pairs, dpi=30):
         """One `weights/..._weights.png` per connecting-kernel pair (kept if it decodes)."""
-        for pair in pairs:
-            path = os.path.join(self.out_dir, "weights", weights_name(pair))
-            if self.overwrite or not io.image_is_valid(path):
-                a, b = pair["earlier"], pair["later"]
-                title = (f"layer {a['layer_index']} filter {a['filter']} -> "
-                         f"layer {b['layer_index']} filter {b['filter']}")
-                io.save_figure(path, weights_figure(pair["kernel"], title), dpi=dpi)
+        return write_weight_plots(pairs, os.path.join(self.out_dir, "weights"), self.overwrite,
+                                  dpi)
 
-    def write_strips(self, unet, found):
-        """`circuit_{rank}.png`: each circuit's filter images in walk order (always redrawn)."""
-        return write_circuit_strips(unet, found, self.filters.out_dir, self.out_dir,
-                                    self.overwrite)
+    def write_strips(self, ranks_and_stems):
+        """`circuit_{rank}.png`: each circuit's filter images in walk order (always redrawn);
+        `ranks_and_stems` as `experiments.circuits.circuit_stems` gives them."""
+        return write_circuit_strips(ranks_and_stems, self.filters.out_dir, self.out_dir)
 
     def branch_stem(self, branch):
         return os.path.join(self.out_dir, f"branch_svd_conv_{branch.conv_a}_conv_{branch.conv_b}")
