@@ -2,13 +2,14 @@
 Fashion-MNIST compositions, evaluates caption retrieval on held-out compositions of the test
 split, and writes weights and record to --clip_dir.
 
-    python scripts/train_tiny_clip.py --run_dir=/work/runs/tiny_clip \
-        --clip_dir=keras_sd_interp/assets/tiny_clip
+    python scripts/train_tiny_clip.py --run_dir=runs/tiny_clip        # -> runs/tiny_clip/export
+    python scripts/train_tiny_clip.py --clip_dir=keras_sd_interp/assets/tiny_clip   # to ship
 
 Rerunning the same command resumes from the last checkpoint in --run_dir; a rerun with other
 settings (any flag but --max_minutes, --clip_dir, --data_dir, --eval_size) refuses, naming it.
 """
 
+import os
 import sys
 
 from absl import app
@@ -18,12 +19,14 @@ from keras_sd_interp import cli
 from keras_sd_interp.data import load_fashion_mnist
 from keras_sd_interp.data.compositions import CAPTION_STYLES
 from keras_sd_interp.models.config import TINY
-from keras_sd_interp.models.tiny_clip import ASSETS_DIR, TinyCLIPConfig
+from keras_sd_interp.models.tiny_clip import TinyCLIPConfig
 from keras_sd_interp.training.tiny_clip import TinyCLIPTrainer, train_tiny_clip
 
 DEFAULTS = TinyCLIPConfig()
 flags.DEFINE_string("run_dir", "runs/tiny_clip", "Checkpoint folder (resumed from if present).")
-flags.DEFINE_string("clip_dir", ASSETS_DIR, "Where to write weights.npz and record.json.")
+flags.DEFINE_string("clip_dir", os.path.join("runs", "tiny_clip", "export"), "Where to write "
+                    "weights.npz and record.json (to ship: "
+                    "--clip_dir=keras_sd_interp/assets/tiny_clip).")
 flags.DEFINE_string("data_dir", None, "Folder with the Fashion-MNIST IDX files (default: "
                     "the Debian package's, Keras' cache, then tensorflow-datasets).")
 flags.DEFINE_integer("seed", 0, "Random seed.")
