@@ -27,7 +27,8 @@ flags.DEFINE_integer("batch_size", 1024, "Tokens per step.")
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
 flags.DEFINE_integer("seed", 0, "Seed of prompts, noise and batches.")
 flags.DEFINE_string("checkpoint_dir", None, "Checkpoints (resume from the newest).")
-flags.DEFINE_string("output", "keras_sd_interp/assets/sae/tiny_st8.npz", "Weights (.npz).")
+flags.DEFINE_string("output", "runs/sae/tiny_st8.npz", "Weights (.npz); to ship: "
+                    "--output=keras_sd_interp/assets/sae/tiny_st8.npz.")
 FLAGS = flags.FLAGS
 
 

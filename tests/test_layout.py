@@ -311,3 +311,20 @@ def test_every_import_of_the_package_resolves(folder):
     files = sorted((PACKAGE.parent / folder).rglob("*.py"))
     found = {str(path.relative_to(PACKAGE.parent)): stale_imports(path) for path in files}
     assert {name: bad for name, bad in found.items() if bad} == {}
+
+
+OUTPUT_FLAGS = ("output", "out", "out_dir", "output_dir", "export_dir", "bundle_dir", "clip_dir")
+
+
+def test_no_script_defaults_to_writing_into_the_package_assets():
+    """A trial run must not overwrite what ships: a default pointing into assets/ is refused
+    (shipping is asked for by passing the assets path explicitly)."""
+    offences = []
+    for path in sorted((PACKAGE.parent / "scripts").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "DEFINE_string" \
+                    and len(node.args) > 1 and isinstance(node.args[1], ast.Constant) \
+                    and isinstance(node.args[1].value, str) and "assets" in node.args[1].value \
+                    and node.args[0].value in OUTPUT_FLAGS:
+                offences.append(f"{path.name}: --{node.args[0].value}={node.args[1].value}")
+    assert offences == []
