@@ -62,6 +62,7 @@ def main(argv):
     from keras_sd_interp.attribution import daam
     from keras_sd_interp.models import load_pipeline
     from keras_sd_interp.reports import daam as report
+    from keras_sd_interp.reports.paths import unique_names
 
     pipe = load_pipeline(FLAGS.model, weights_dir=FLAGS.weights_dir)
     with daam.trace(pipe, per_step=FLAGS.per_step, steps=steps,
@@ -70,6 +71,7 @@ def main(argv):
                               unconditional_guidance_scale=FLAGS.guidance, seed=FLAGS.seed,
                               progress=True)
     images = tc.generation.uint8()
+    names = unique_names(tc.prompts, "unconditional")  # a repeated prompt gets its own files
     for index, prompt in enumerate(tc.prompts):
         words = [w for w in FLAGS.words if w.lower() in daam.prompt_words(prompt)] \
             if FLAGS.words else None
@@ -79,7 +81,7 @@ def main(argv):
         frames = {word: tc.per_step(word, index, layers=layers, heads=heads)[0]
                   for word in maps.words} if FLAGS.per_step else None
         paths = report.write_image_report(maps, images[index], FLAGS.out_dir, FLAGS.seed,
-                                          FLAGS.tau, frames)
+                                          FLAGS.tau, frames, names[index])
         print(f"{prompt!r}: {len(paths)} files, e.g. {paths[-1]}")
 
 

@@ -5,7 +5,7 @@
     python scripts/edit_model.py --method=locoedit --concept=sneaker --target=bag --layers=4,5 \
         --keep=others      # with a keep set: every other class's keys and values stay
 
-Writes {method}_{concept}_to_{target}.npz (the edit: load it with editing.load_edit and
+Writes {method}_{concept}_to_{target}[_keep_{words}].npz (the edit: load it with editing.load_edit and
 apply(pipe)), .json and _before_after.png under --output_dir. --layers=auto runs LocoGen first
 (windows of --window cross-attention layers) and edits the best window.
 """
@@ -30,8 +30,18 @@ flags.DEFINE_integer("num_seeds", 2, "Images per prompt.")
 flags.DEFINE_string("output_dir", "figures/editing", "Where to write.")
 FLAGS = flags.FLAGS
 
+from keras_sd_interp.cli import check_float, check_int, check_out_dir  # noqa: E402
+
+check_float("lam", minimum=0, exclusive_minimum=True)
+check_float("guidance", minimum=0)
+check_int("num_steps", minimum=1, maximum=1000)
+check_int("num_seeds", minimum=1)
+check_out_dir("output_dir")
+
 
 def _check_flags():
+    """Checks the flags (app.UsageError names the bad one); expands --keep=others.
+    Returns (layers or None for 'auto', the keep set's label for file names)."""
     from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
 
     for flag in ("concept", "target"):
@@ -41,11 +51,17 @@ def _check_flags():
         raise app.UsageError("--concept and --target are the same word")
     if FLAGS.keep == ["others"]:
         FLAGS.keep = [c for c in CLASS_NAMES if c not in (FLAGS.concept, FLAGS.target)]
+        keep_label = "others"
+    else:
+        keep_label = "_".join(FLAGS.keep)
     bad = [w for w in FLAGS.keep if w not in CLASS_NAMES]
     if bad:
         raise app.UsageError(f"--keep words {bad}: use words from {list(CLASS_NAMES)}")
-    if not FLAGS.lam > 0:
-        raise app.UsageError(f"--lam={FLAGS.lam}: use a positive number (e.g. 0.01)")
+    edited = [w for w in FLAGS.keep if w in (FLAGS.concept, FLAGS.target)]
+    if edited:
+        raise app.UsageError(f"--keep={','.join(FLAGS.keep)} holds {edited}, the edit's own "
+                             "concept or target: keeping it would cancel the edit; keep other "
+                             "words")
     if not 1 <= FLAGS.window <= 16:
         raise app.UsageError(f"--window={FLAGS.window}: use 1..16 (16 cross-attention layers)")
     if FLAGS.layers != "auto":
@@ -55,13 +71,13 @@ def _check_flags():
             raise app.UsageError(f"--layers={FLAGS.layers!r}: 'auto' or integers like 4,5")
         if not layers or any(not 0 <= i < 16 for i in layers):
             raise app.UsageError(f"--layers={FLAGS.layers!r}: indices in 0..15")
-        return layers
-    return None
+        return layers, keep_label
+    return None, keep_label
 
 
 def main(argv):
     del argv
-    layers = _check_flags()
+    layers, keep_label = _check_flags()
 
     import numpy as np
 
@@ -70,6 +86,7 @@ def main(argv):
     from keras_sd_interp.judge import load_judge
     from keras_sd_interp.models import load_pipeline
     from keras_sd_interp.reports.editing import write_before_after
+    from keras_sd_interp.reports.paths import safe_name
 
     pipe = load_pipeline("tiny")
     common = dict(num_steps=FLAGS.num_steps, guidance=FLAGS.guidance)
@@ -102,7 +119,8 @@ def main(argv):
     edit.apply(pipe)
     after = draw()
     edit.undo(pipe)
-    name = f"{FLAGS.method}_{FLAGS.concept}_to_{FLAGS.target}" + ("_keep" if FLAGS.keep else "")
+    name = safe_name(f"{FLAGS.method}_{FLAGS.concept}_to_{FLAGS.target}" +
+                     (f"_keep_{keep_label}" if FLAGS.keep else ""))
     for key, path in write_before_after(edit, prompts, before, after, FLAGS.output_dir,
                                         name).items():
         print(f"wrote {path}")

@@ -210,6 +210,27 @@ def test_other_script_flags(name, args, expected):
     assert expected in flag_error(name, *args)
 
 
+@pytest.mark.parametrize("args, expected", [
+    (["--lam=nan"], "--lam=nan: must be a finite number > 0"),
+    (["--guidance=nan"], "must be a finite number >= 0"),
+    (["--num_steps=0"], "must be an integer in 1..1000"),
+    (["--num_seeds=0"], "must be a positive integer"),
+])
+def test_edit_model_flags(args, expected):
+    assert expected in flag_error("edit_model", *args)
+
+
+def test_edit_model_refuses_a_keep_set_holding_the_concept(tmp_path):
+    (tmp_path / "file").write_text("x")
+    assert "is a file, not a folder" in flag_error("edit_model", f"--output_dir={tmp_path}/file")
+    with script("edit_model") as module:
+        parse("--concept=sneaker", "--target=bag", "--keep=coat,sneaker")
+        with pytest.raises(app.UsageError, match=r"holds \['sneaker'\], the edit's own"):
+            module._check_flags()
+        parse("--concept=sneaker", "--target=bag", "--keep=others")
+        assert module._check_flags() == (None, "others") and "sneaker" not in FLAGS.keep
+
+
 def test_branch_svd_marks_refused_before_the_model_load(monkeypatch):
     def no_load(*args, **kwargs):
         raise AssertionError("the model was built before the marks were checked")

@@ -80,6 +80,35 @@ def test_bad_lambda_and_shapes_are_errors(pipe):
         lens.dense_kernel(pipe, "res_block_3.conv1")
 
 
+def test_an_edit_that_would_do_nothing_is_an_error(pipe):
+    with pytest.raises(ValueError, match="both 'sneaker': the edit would do nothing"):
+        editing.diffquickfix(pipe, "sneaker", "sneaker")
+    with pytest.raises(ValueError, match=r"keep=\['sneaker'\] holds \['sneaker'\]"):
+        editing.diffquickfix(pipe, "sneaker", "bag", keep=["sneaker"])
+    with pytest.raises(ValueError, match=r"holds \['bag'\], the edit's own"):
+        editing.locoedit(pipe, [("sneaker", "bag")], layers=[4], keep=["coat", "bag"])
+    with pytest.raises(ValueError, match="both 'coat'"):
+        editing.locoedit(pipe, [("sneaker", "bag"), ("coat", "coat")], layers=[4])
+
+
+def test_edit_files_are_written_where_asked_and_bad_files_name_their_path(pipe, tmp_path):
+    edit = editing.Edit({"text.layer_0.attn.out_proj": np.eye(4, dtype=np.float32)},
+                        {"method": "test"})
+    path = str(tmp_path / "no_extension")
+    assert edit.save(path) == path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["no_extension"]  # no ".npz" added
+    np.testing.assert_array_equal(editing.load_edit(path).kernels["text.layer_0.attn.out_proj"],
+                                  np.eye(4))
+    with pytest.raises(FileNotFoundError, match="missing.npz' does not exist; expected an .npz"):
+        editing.load_edit(str(tmp_path / "missing.npz"))
+    (tmp_path / "text.npz").write_text("not a zip")
+    with pytest.raises(ValueError, match="text.npz' is not an edit file"):
+        editing.load_edit(str(tmp_path / "text.npz"))
+    np.savez(tmp_path / "other.npz", weights=np.zeros(3))
+    with pytest.raises(ValueError, match="other.npz' is not an edit file .KeyError"):
+        editing.load_edit(str(tmp_path / "other.npz"))
+
+
 def test_diffquickfix_maps_concept_keys_to_target_values(pipe):
     edit = editing.diffquickfix(pipe, "sneaker", "bag", lam=1e-6)
     prompts, where = editing.concept_prompts("sneaker", exclude=("bag",))

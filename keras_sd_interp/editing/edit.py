@@ -7,6 +7,8 @@ self-attention output projection) and "spatial_transformer_{i}.attn2.to_k" / ".t
 
 import dataclasses
 import json
+import os
+import zipfile
 
 import numpy as np
 
@@ -64,15 +66,35 @@ class Edit:
         return self
 
     def save(self, path):
-        """Writes the kernels and info to `path` (.npz), atomically is the caller's choice."""
+        """Writes the kernels and info as one .npz to exactly `path` (a name or an open binary
+        file; numpy's own `savez` would add ".npz" to a name without it, and `load_edit(path)`
+        would then miss it). A named file is written to a temporary name and moved into place,
+        so an interrupted save never leaves half a file."""
         arrays = {f"kernel:{name}": kernel for name, kernel in self.kernels.items()}
-        np.savez(path, info=np.array(json.dumps(self.info)), **arrays)
+        if hasattr(path, "write"):
+            np.savez(path, info=np.array(json.dumps(self.info)), **arrays)
+            return path
+        partial = f"{path}.partial"
+        with open(partial, "wb") as file:
+            np.savez(file, info=np.array(json.dumps(self.info)), **arrays)
+        os.replace(partial, path)
+        return path
 
 
 def load_edit(path):
-    """An `Edit` from a file written by `Edit.save`."""
-    with np.load(path) as data:
-        kernels = {key[len("kernel:"):]: data[key] for key in data.files
-                   if key.startswith("kernel:")}
-        info = json.loads(str(data["info"]))
+    """An `Edit` from a file written by `Edit.save`. A missing file, or one that is not such an
+    .npz, raises an error naming the path and what was expected."""
+    expected = "an .npz written by Edit.save (an 'info' entry and 'kernel:<layer>' arrays)"
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"edit file {path!r} does not exist; expected {expected}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            kernels = {key[len("kernel:"):]: data[key] for key in data.files
+                       if key.startswith("kernel:")}
+            info = json.loads(str(data["info"]))
+    except (zipfile.BadZipFile, ValueError, KeyError, OSError, AttributeError) as error:
+        raise ValueError(f"{path!r} is not an edit file ({type(error).__name__}: {error}); "
+                         f"expected {expected}") from None
+    if not kernels:
+        raise ValueError(f"{path!r} holds no kernels; expected {expected}")
     return Edit(kernels, info)

@@ -34,6 +34,26 @@ def check_word(word, what="concept"):
         raise ValueError(f"unknown {what} word {word!r}; valid: {_class_names()}")
 
 
+def check_keep(keep, edited):
+    """Raises ValueError unless every keep word is a class word outside `edited` (the edit's
+    concepts and targets: keeping one of them would cancel the edit)."""
+    for word in keep:
+        check_word(word, "keep")
+    inside = [word for word in keep if word in edited]
+    if inside:
+        raise ValueError(f"keep={list(keep)} holds {inside}, the edit's own concept or target: "
+                         "keeping it would cancel the edit; keep other words")
+
+
+def check_pair(concept, target):
+    """Raises ValueError unless concept and target are two different class words."""
+    check_word(concept)
+    check_word(target, "target")
+    if concept == target:
+        raise ValueError(f"concept and target are both {concept!r}: the edit would do nothing; "
+                         "give a different target")
+
+
 def concept_prompts(concept, templates=TEMPLATES, others=None, exclude=()):
     """Prompts of `templates` with `concept` filled in and "{other}" set to every class in
     `others` (default: every class but the concept and `exclude`). Returns (prompts, token
@@ -86,10 +106,9 @@ def diffquickfix(pipe, concept, target, lam=0.01, layer=0, templates=TEMPLATES,
     `keep`: class words whose prompts' outputs should stay (extra rows, UCE-style).
     Returns an `Edit` (not applied).
     """
-    check_word(target, "target")
+    check_pair(concept, target)
     _check_lam(lam)
-    for word in keep:
-        check_word(word, "keep")
+    check_keep(keep, (concept, target))
     prompts, where = concept_prompts(concept, templates, exclude=(target,))
     z_site, out_site = text_layer_site(layer, "attn.z"), text_layer_site(layer, "attn.out")
     source = text_records(pipe, prompts, [z_site])[z_site]
@@ -131,7 +150,7 @@ def check_layers(pipe, layers):
                          f"{valid[0]}..{valid[-1]}")
 
 
-def locoedit(pipe, pairs, layers, lam=0.01, keep=(), templates=TEMPLATES, positions="concept",
+def locoedit(pipe, pairs, layers, lam=0.01, keep=(), templates=TEMPLATES, positions="all",
              projections=("to_k", "to_v")):
     """LocoEdit: closed-form W_K, W_V update of the cross-attention `layers` so that each
     concept's context rows give the keys and values of its target's rows.
@@ -140,7 +159,9 @@ def locoedit(pipe, pairs, layers, lam=0.01, keep=(), templates=TEMPLATES, positi
         pairs: [(concept, target), ...]: one pair is LocoEdit; several are solved at once.
         layers: transformer indices (e.g. LocoGen's best window).
         keep: class words whose keys and values must stay (UCE's preservation rows).
-        positions: "concept" (the concept token's row) or "all" (it and every later token).
+        positions: "all" (the concept token's row and every later one; the default, as
+            `scripts/edit_model.py`'s) or "concept" (its row only, as the paper; on tiny that
+            edits nothing: efficacy 0, because the item lives in the later tokens).
     Returns an `Edit` (not applied).
     """
     _check_lam(lam)
@@ -148,11 +169,9 @@ def locoedit(pipe, pairs, layers, lam=0.01, keep=(), templates=TEMPLATES, positi
     if not pairs:
         raise ValueError("pairs is empty: give [(concept, target), ...]")
     for concept, target in pairs:
-        check_word(concept)
-        check_word(target, "target")
-    for word in keep:
-        check_word(word, "keep")
+        check_pair(concept, target)
     edited = {word for pair in pairs for word in pair}
+    check_keep(keep, edited)
     source_rows, target_rows = [], []
     for concept, target in pairs:
         prompts, where = concept_prompts(concept, templates, exclude=tuple(edited))

@@ -10,16 +10,18 @@ import os
 import numpy as np
 
 from keras_sd_interp import io
-from keras_sd_interp.reports.paths import prompt_figure_path
+from keras_sd_interp.reports.paths import prompt_figure_path, safe_name
 
 CMAP = "jet"
 ALPHA = 0.5
 
 
-def figure_path(folder, prompt, seed, word=None, kind=None, ext=".png", tag=None):
-    """{folder}/{prompt}_seed{seed}[_word][_kind][_tag]{ext}; tag "rollout" for text rollout."""
-    base = os.path.splitext(prompt_figure_path(prompt, seed, folder))[0]
-    parts = [base] + [p for p in (word, kind, tag) if p]
+def figure_path(folder, prompt, seed, word=None, kind=None, ext=".png", tag=None, name=None):
+    """{folder}/{prompt}_seed{seed}[_word][_kind][_tag]{ext}; tag "rollout" for text rollout.
+    The prompt and the word pass through `safe_name` (`name`, when given, replaces the
+    prompt's), so the path stays inside `folder` whatever the text."""
+    base = os.path.splitext(prompt_figure_path(prompt, seed, folder, name))[0]
+    parts = [base] + [p for p in (word and safe_name(word), kind, tag) if p]
     return "_".join(parts) + ext
 
 
@@ -125,18 +127,20 @@ def save_steps_gif(path, image, frames, duration_ms=150):
     return path
 
 
-def write_image_report(heat_maps, image, folder, seed, tau=0.4, frames=None):
+def write_image_report(heat_maps, image, folder, seed, tau=0.4, frames=None, name=None):
     """All DAAM files for one image: per word an overlay with its tau mask, per-layer and
     per-head small multiples, a GIF over steps (when `frames` has the word's); then a grid of
     all words. heat_maps: a `daam.HeatMaps`; image: uint8 (H, W[, C]); frames: optional
-    {word: (steps, H, W)} from `DAAMTrace.per_step`. Returns the written paths."""
+    {word: (steps, H, W)} from `DAAMTrace.per_step`; name: the file-name stem in place of the
+    prompt's (one of `reports.paths.unique_names` when a run has repeated prompts).
+    Returns the written paths."""
     from keras_sd_interp.attribution.daam import mask
 
     maps = heat_maps.global_maps()
     tag, method = ("rollout", "DAAM + text rollout") if heat_maps.text_rollout else (None, "DAAM")
 
     def path(word=None, kind=None, ext=".png"):
-        return figure_path(folder, heat_maps.prompt, seed, word, kind, ext, tag)
+        return figure_path(folder, heat_maps.prompt, seed, word, kind, ext, tag, name)
 
     paths = []
     for word, heat_map in maps.items():
