@@ -1,6 +1,7 @@
-"""Trains the Fashion-MNIST judge and ships it: float16 weights plus a JSON record.
+"""Trains the Fashion-MNIST judge: float16 weights plus a JSON record in --out_dir.
 
-  nice -n 10 python scripts/train_classifier.py --epochs=12 --seed=0
+  nice -n 10 python scripts/train_classifier.py --epochs=12 --seed=0   # -> runs/judge
+  ... --out_dir=keras_sd_interp/assets/judge                            # ships it
 """
 
 import sys
@@ -9,7 +10,6 @@ import time
 from absl import app, flags
 
 from keras_sd_interp import cli
-from keras_sd_interp.judge.judge import ASSET_DIR
 from keras_sd_interp.training.judge import ship_judge, train_judge
 
 FLAGS = flags.FLAGS
@@ -17,7 +17,8 @@ flags.DEFINE_integer("epochs", 12, "Epochs over the 60,000 training images.")
 flags.DEFINE_integer("batch_size", 128, "Images per step.")
 flags.DEFINE_float("learning_rate", 2e-3, "Peak Adam learning rate (cosine-decayed to 0).")
 flags.DEFINE_integer("seed", 0, "Seed for weights, shuffling and flips.")
-flags.DEFINE_string("out_dir", ASSET_DIR, "Where judge.weights.h5 and judge_record.json go.")
+flags.DEFINE_string("out_dir", "runs/judge", "Where judge.weights.h5 and judge_record.json go "
+                    "(keras_sd_interp/assets/judge ships them).")
 flags.DEFINE_string("data_dir", None, "Folder with the Fashion-MNIST IDX files (default: search).")
 cli.check_int("epochs", 1)
 cli.check_int("batch_size", 1)

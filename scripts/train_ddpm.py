@@ -3,12 +3,12 @@
   nice -n 10 python scripts/train_ddpm.py --checkpoint_dir=runs/ddpm --epochs=5 --max_minutes=58
 """
 
+import os
 import sys
 
 from absl import app, flags
 
 from keras_sd_interp import cli
-from keras_sd_interp.ddpm.pretrained import ASSET_DIR
 from keras_sd_interp.training.ddpm import export_checkpoint, train_ddpm
 
 FLAGS = flags.FLAGS
@@ -25,8 +25,9 @@ flags.DEFINE_float("ema_decay", 0.999, "Per-step decay of the weights' moving av
                    "is exported); 0 exports the last weights.")
 flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch (default: the whole set).")
 flags.DEFINE_float("max_minutes", None, "Stop before an epoch that would end past this many minutes.")
-flags.DEFINE_string("export_dir", ASSET_DIR, "Where the float16 weights and record are written "
-                    "after training (empty: do not export).")
+flags.DEFINE_string("export_dir", None, "Where the float16 weights and record are written "
+                    "after training (default: {--checkpoint_dir}/export; keras_sd_interp/assets/"
+                    "ddpm ships them; empty: do not export).")
 flags.DEFINE_string("data_dir", None, "Folder with the Fashion-MNIST IDX files (default: search).")
 cli.check_out_dir("checkpoint_dir")
 cli.check_int("epochs", 1)
@@ -50,14 +51,16 @@ def main(argv):
                max_minutes=FLAGS.max_minutes,
                max_steps_per_epoch=FLAGS.steps_per_epoch, data_dir=FLAGS.data_dir,
                ema_decay=FLAGS.ema_decay)
-    if FLAGS.export_dir:
+    export_dir = os.path.join(FLAGS.checkpoint_dir, "export") if FLAGS.export_dir is None \
+        else FLAGS.export_dir
+    if export_dir:
         extra_record = {
             "last_command": " ".join(["python"] + sys.argv),
             "data": "real Fashion-MNIST training set (60,000 images) via keras_sd_interp.data",
         }
-        record = export_checkpoint(FLAGS.checkpoint_dir, FLAGS.export_dir, extra_record,
+        record = export_checkpoint(FLAGS.checkpoint_dir, export_dir, extra_record,
                                    data_dir=FLAGS.data_dir)
-        print(f"exported epoch {record['epochs_done']} to {FLAGS.export_dir}")
+        print(f"exported epoch {record['epochs_done']} to {export_dir}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Trains the bundled tiny text-to-image model on real Fashion-MNIST compositions and writes
-the bundle into the package (`keras_sd_interp/assets/tiny/`).
+its bundle to {--run_dir}/bundle (ship it with --bundle_dir=keras_sd_interp/assets/tiny).
 
     python scripts/train_tiny.py --run_dir=runs/tiny2 --bundle_dir=runs/tiny2/bundle  # 86 min
 
@@ -14,6 +14,7 @@ Rerunning with the same --run_dir resumes from its last checkpoint; a rerun whos
 --batch_size, --text_encoder or --captions differ from the run's refuses, naming the flag.
 """
 
+import os
 import sys
 import time
 
@@ -29,7 +30,8 @@ from keras_sd_interp.training.tiny import TEXT_ENCODERS, TinyTrainer, train_tiny
 flags.DEFINE_string("run_dir", "runs/tiny", "Checkpoint folder (resumed from if present).")
 flags.DEFINE_string("data_dir", None, "Folder with the Fashion-MNIST IDX files (default: "
                     "the Debian package's, Keras' cache, then tensorflow-datasets).")
-flags.DEFINE_string("bundle_dir", bundled.ASSETS_DIR, "Where to write the bundle.")
+flags.DEFINE_string("bundle_dir", None, "Where to write the bundle (default: {--run_dir}/bundle; "
+                    "keras_sd_interp/assets/tiny ships it).")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_integer("batch_size", 64, "Compositions per step.")
 flags.DEFINE_integer("autoencoder_steps", 1200, "Autoencoder steps in all.")
@@ -39,7 +41,8 @@ flags.DEFINE_float("ema_decay", 0.999, "Decay of the exported EMA weights.")
 flags.DEFINE_float("max_minutes", 82.0, "Stop the diffusion phase after this many minutes "
                    "(this run); rerun to continue.")
 flags.DEFINE_bool("init_from_bundle", False, "With no checkpoint in --run_dir, continue from "
-                  "the bundle's weights and step counts (fresh optimizer state).")
+                  "the weights and step counts of --bundle_dir's bundle (default: the shipped "
+                  "one), with a fresh optimizer state.")
 flags.DEFINE_enum("text_encoder", "joint", list(TEXT_ENCODERS), "joint: trained with the "
                   "U-Net; clip: the frozen text tower of the tiny CLIP in --clip_dir.")
 flags.DEFINE_string("clip_dir", tiny_clip.ASSETS_DIR, "The tiny CLIP (written by "
@@ -86,6 +89,7 @@ RUN_FLAGS = ("seed", "batch_size", "text_encoder", "captions", "autoencoder_from
 def main(argv):
     del argv
     started = time.time()
+    bundle_dir = FLAGS.bundle_dir or os.path.join(FLAGS.run_dir, "bundle")
     images, labels = load_fashion_mnist("train", FLAGS.data_dir)
     settings = {name: FLAGS[name].value for name in RUN_FLAGS}
     if FLAGS.text_encoder == "clip":  # the CLIP itself, wherever its folder is
@@ -93,12 +97,13 @@ def main(argv):
     trainer = TinyTrainer(FLAGS.run_dir, images, labels, seed=FLAGS.seed,
                           batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
                           ema_decay=FLAGS.ema_decay,
-                          init_bundle_dir=FLAGS.bundle_dir if FLAGS.init_from_bundle else None,
+                          init_bundle_dir=(FLAGS.bundle_dir or bundled.ASSETS_DIR)
+                          if FLAGS.init_from_bundle else None,
                           text_encoder=FLAGS.text_encoder, clip_dir=FLAGS.clip_dir,
                           captions=FLAGS.captions, autoencoder_bundle_dir=FLAGS.autoencoder_from,
                           settings=settings)
     train_tiny(trainer, FLAGS.autoencoder_steps, FLAGS.diffusion_steps, FLAGS.max_minutes,
-               FLAGS.export, FLAGS.export_only, FLAGS.bundle_dir,
+               FLAGS.export, FLAGS.export_only, bundle_dir,
                command="python " + " ".join(sys.argv), started=started)
 
 
