@@ -314,3 +314,43 @@ def test_a_patch_refuses_a_source_of_another_batch_or_schedule(pipe):
     with lens.trace(pipe, edits={site: lens.patch(one_image, batch=[1])}):
         patched = pipe.sampler.generate(PROMPT, batch_size=3, num_steps=4, seed=0).images
     assert patched.shape[0] == 3
+
+
+def test_the_record_estimate_is_what_the_records_hold_and_the_budget_is_checked_first(pipe):
+    with lens.trace(pipe, record=["text.*", "res_block_*", "sampler.x0"], steps=[0, 2]) as tr:
+        generate(pipe, num_steps=3, prompt=[PROMPT, "a bag"])
+    assert tr.memory_bytes() == tr.record_estimate(2, 2) > 0
+    calls = []
+    tracer = lens.trace(pipe, record="all", max_record_bytes=10_000)
+    tracer.begin = lambda *a, _begin=tracer.begin: calls.append(1) or _begin(*a)
+    with pytest.raises(ValueError, match=r"recording \d+ site\(s\) for 1 image\(s\) x 3 step\(s\)"
+                       r" .* above the budget of 0 MiB: .*max_record_bytes"):
+        with tracer:
+            generate(pipe, num_steps=3)
+    assert calls == [1] and tracer.steps == []  # refused at begin: no step ran
+
+
+@pytest.mark.parametrize("hook, error, message", [
+    (lambda t: None, TypeError, r"hook <lambda> at site 'spatial_transformer_5.ff' returned None"),
+    (lambda t: t[..., :3], ValueError, r"returned shape \(1, 8, 3\); the site carries "
+                                       r"\(1, 8, 96\)"),
+    (lambda t: tf.cast(t, tf.float16), TypeError, "returned float16; the site carries float32"),
+    (lambda t: "x", TypeError, "returned str, not a tensor of float32"),
+])
+def test_bad_hook_results_name_the_hook_and_the_site(pipe, hook, error, message):
+    with pytest.raises(error, match=message):
+        with lens.trace(pipe, edits={"spatial_transformer_5.ff": hook}):
+            generate(pipe, num_steps=1)
+
+
+def test_a_numpy_result_is_taken_and_a_nan_edit_warns(pipe):
+    shape = lens.list_sites(pipe)["spatial_transformer_5.ff"]
+    with lens.trace(pipe, edits={"spatial_transformer_5.ff": lambda t: np.zeros((1,) + shape,
+                                                                                 "float32")}):
+        zeroed = generate(pipe, num_steps=2).images
+    with lens.trace(pipe, edits={"spatial_transformer_5.ff": sites.scale(0.0)}):
+        scaled = generate(pipe, num_steps=2).images
+    np.testing.assert_array_equal(zeroed, scaled)
+    with pytest.warns(RuntimeWarning, match=r"edits \(spatial_transformer_5.ff\) hold NaN"):
+        with lens.trace(pipe, edits={"spatial_transformer_5.ff": sites.scale(float("nan"))}):
+            generate(pipe, num_steps=1)

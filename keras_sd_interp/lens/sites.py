@@ -17,6 +17,7 @@ rebuilding the model.
 
 import contextlib
 
+import numpy as np
 import tensorflow as tf
 
 from keras_sd_interp.hook_points import active, located, location, site  # noqa: F401
@@ -46,7 +47,7 @@ class HookContext:
         for selector, fns in self.edits:
             if selector(name):
                 for fn in fns:
-                    tensor = fn(tensor)
+                    tensor = checked_output(fn, name, tensor, fn(tensor))
         if self.record(name):
             self.cache[name] = tensor
         return tensor
@@ -55,6 +56,34 @@ class HookContext:
         """Selected names and globs that no site reached by the block matches."""
         selectors = [self.record] + [selector for selector, _ in self.edits]
         return sorted({name for selector in selectors for name in selector.unmatched(self.seen)})
+
+
+def _hook_name(fn):
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
+
+
+def checked_output(fn, name, before, after):
+    """What hook `fn` returned at site `name`, checked against the tensor it was given: a
+    tensor (or array) of the same shape and dtype. NumPy arrays and lists are converted; None,
+    another shape or another dtype raise TypeError / ValueError naming the hook and the site
+    (TensorFlow's own error would name neither)."""
+    if after is None:
+        raise TypeError(f"hook {_hook_name(fn)} at site {name!r} returned None: return the "
+                        f"(edited) tensor, shape {tuple(before.shape)}")
+    if not tf.is_tensor(after):
+        try:
+            after = tf.convert_to_tensor(np.asarray(after), dtype=before.dtype)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"hook {_hook_name(fn)} at site {name!r} returned "
+                            f"{type(after).__name__}, not a tensor of {before.dtype.name} "
+                            f"({error})") from None
+    if after.dtype != before.dtype:
+        raise TypeError(f"hook {_hook_name(fn)} at site {name!r} returned {after.dtype.name}; "
+                        f"the site carries {before.dtype.name} (cast with tf.cast)")
+    if not after.shape.is_compatible_with(before.shape):
+        raise ValueError(f"hook {_hook_name(fn)} at site {name!r} returned shape "
+                         f"{tuple(after.shape)}; the site carries {tuple(before.shape)}")
+    return after
 
 
 @contextlib.contextmanager

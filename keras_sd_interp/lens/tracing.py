@@ -32,6 +32,7 @@ per generation (no step axis). `tr.memory_bytes()` says what the records hold.
 
 import dataclasses
 import inspect
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -44,6 +45,10 @@ from keras_sd_interp.models.sampler import HALVES
 
 REDUCERS = (None, "sum", "mean", "max")
 HALF_CHOICES = ("cond", "uncond", "both")
+# Records above the budget are refused before the generation runs (raise it with
+# `trace(..., max_record_bytes=...)`); above the warning level the trace says how much it holds.
+RECORD_BUDGET_BYTES = 2 * 1024 ** 3
+RECORD_WARNING_BYTES = 512 * 1024 ** 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +88,8 @@ def _call_hook(fn, tensor, where):
                           or p.kind == p.VAR_POSITIONAL for p in parameters) >= 2
     except (TypeError, ValueError):
         takes_where = False
-    return fn(tensor, where) if takes_where else fn(tensor)
+    output = fn(tensor, where) if takes_where else fn(tensor)
+    return sites.checked_output(fn, where.site, tensor, output)
 
 
 def _feed_key(name, half):
@@ -156,13 +162,16 @@ class Trace:
         steps: step indices to hook (None: all); a list or a range.
         half: "cond", "uncond" or "both".
         reduce: None (keep every step), "sum", "mean" or "max" over steps.
+        max_record_bytes: refuse (ValueError, before the generation runs) when the records
+            would hold more (`record_estimate`); None: no limit. Above 512 MiB it warns.
 
     After the block: `tr[site]` / `tr.get(site, half)` (NumPy), `tr.sites()`,
     `tr.steps` (the hooked steps), `tr.timesteps`, `tr.generation` (images, latents, prompts),
     `tr.memory_bytes()`.
     """
 
-    def __init__(self, pipe, record=(), edits=None, steps=None, half="cond", reduce=None):
+    def __init__(self, pipe, record=(), edits=None, steps=None, half="cond", reduce=None,
+                 max_record_bytes=RECORD_BUDGET_BYTES):
         if half not in HALF_CHOICES:
             raise ValueError(f"half={half!r}: use one of {HALF_CHOICES}")
         if reduce not in REDUCERS:
@@ -171,10 +180,12 @@ class Trace:
             raise ValueError("edits must be a dict {site selection: function or lens.patch(...)}")
         self.pipe, self.half, self.reduce = pipe, half, reduce
         self.step_selection = steps
-        valid = list(list_sites(pipe))
+        self.max_record_bytes = max_record_bytes
+        self._shapes = list_sites(pipe)
+        valid = list(self._shapes)
         resolve = self._resolver(pipe.diffusion_model, valid)
         self.record = SiteSelector(record, valid, resolve, "record")
-        self.edits = []
+        self.edits, self._edit_labels = [], list(edits or {})
         for selection, fns in (edits or {}).items():
             fns = list(fns) if isinstance(fns, (list, tuple)) else [fns]
             for fn in fns:
@@ -224,10 +235,44 @@ class Trace:
                                  f"0..{num_steps - 1} (num_steps={num_steps})")
         self._chosen = set(chosen)
         self.all_timesteps = list(timesteps)
+        self._check_record_size(len(chosen), num_images)
         for selector, fns in self.edits:
             for fn in fns:
                 if isinstance(fn, Patch):
                     self._check_patch(fn, chosen)
+
+    def record_estimate(self, num_steps, num_images):
+        """Bytes the records of a generation of `num_images` images hooked at `num_steps`
+        steps will hold (float32; text sites once, U-Net sites per step unless reduced,
+        doubled for half="both")."""
+        halves = 2 if self.half == "both" else 1
+        kept_steps = num_steps if self.reduce is None else 1
+        total = 0
+        for name, shape in self._shapes.items():
+            if not self.record(name):
+                continue
+            per_image = int(np.prod(shape)) * 4
+            if name.startswith("sampler."):
+                total += per_image * num_images * kept_steps
+            elif name.startswith("text."):
+                total += per_image * num_images * halves
+            else:
+                total += per_image * num_images * halves * kept_steps
+        return total
+
+    def _check_record_size(self, num_steps, num_images):
+        estimate = self.record_estimate(num_steps, num_images)
+        what = (f"recording {sum(map(self.record, self._shapes))} site(s) for {num_images} "
+                f"image(s) x {num_steps} step(s) (half={self.half!r}) holds about "
+                f"{estimate / 2 ** 20:,.0f} MiB")
+        if self.max_record_bytes is not None and estimate > self.max_record_bytes:
+            raise ValueError(f"{what}, above the budget of {self.max_record_bytes / 2 ** 20:,.0f} "
+                             "MiB: record fewer sites or steps (record=..., steps=...), reduce "
+                             "over steps (reduce='mean'), or raise the budget with "
+                             "lens.trace(..., max_record_bytes=...)")
+        if estimate > RECORD_WARNING_BYTES:
+            warnings.warn(what + " (in memory until the trace is dropped)", ResourceWarning,
+                          stacklevel=4)
 
     def _check_patch(self, patch, chosen):
         """Raises ValueError unless `patch.source` recorded what this run will put back: every
@@ -306,6 +351,11 @@ class Trace:
 
     def end(self, generation):
         self.generation = generation
+        if self.edits and not np.isfinite(generation.images).all():
+            edited = ", ".join(map(str, self._edit_labels))
+            warnings.warn(f"the images made under this trace's edits ({edited}) hold NaN or "
+                          "inf (black where they are cast to uint8): an edit put non-finite "
+                          "values into the model", RuntimeWarning, stacklevel=3)
 
     # -- results --------------------------------------------------------------------------
     def sites(self):
@@ -370,6 +420,7 @@ class _TextHooks(StepHooks):
         return output
 
 
-def trace(pipe, record=(), edits=None, steps=None, half="cond", reduce=None):
+def trace(pipe, record=(), edits=None, steps=None, half="cond", reduce=None,
+          max_record_bytes=RECORD_BUDGET_BYTES):
     """Opens a `Trace` around the generation calls of `pipe` (use as a `with` block)."""
-    return Trace(pipe, record, edits, steps, half, reduce)
+    return Trace(pipe, record, edits, steps, half, reduce, max_record_bytes)
