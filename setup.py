@@ -32,5 +32,5 @@ setup(
     package_data={"keras_sd_interp": ["assets/**/*", "reports/templates/*.j2"]},
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=8", "nbclient", "nbformat", "ipykernel"]},
+    extras_require={"test": ["pytest>=8", "pytest-xdist", "nbclient", "nbformat", "ipykernel"]},
 )
