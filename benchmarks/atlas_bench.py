@@ -64,6 +64,12 @@ def measure_engines(probe=False):
     if probe:
         job = ProbeJob(work=FLAGS.probe_work)
         shards = unit_shards(job.name, {"probe": 16 * FLAGS.shard_size}, FLAGS.shard_size)
+    import ray
+
+    began = time.perf_counter()   # the local cluster's start is paid once, not per run
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 1024**2,
+             log_to_driver=False)
+    emit(part="ray_init", seconds=round(time.perf_counter() - began, 1))
     for engine, workers in (("inprocess", 1), ("ray", 1), ("ray", 2)):
         seconds, report = timed_sweep(job, shards, engine=engine, workers=workers)
         emit(part="engines_probe" if probe else "engines", engine=engine, workers=workers, units=report.units,

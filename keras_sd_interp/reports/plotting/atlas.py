@@ -5,13 +5,14 @@ import numpy as np
 
 
 def heat_rgba(heat_map, top):
-    """(h, w) float map -> uint8 (h, w, 4): matplotlib's inferno, alpha growing with the value,
-    scaled by `top` (the unit's strongest value, so a unit's maps share one scale)."""
+    """(h, w) float map -> uint8 (h, w, 4): matplotlib's inferno, alpha growing with the value
+    from 0 (clear: the generated image shows through) to 0.7, scaled by `top` (the unit's
+    strongest value, so a unit's maps share one scale)."""
     from matplotlib import colormaps
 
     scaled = np.clip(np.asarray(heat_map, np.float32) / max(float(top), 1e-8), 0.0, 1.0)
     rgba = colormaps["inferno"](scaled)
-    rgba[..., 3] = 0.15 + 0.7 * scaled
+    rgba[..., 3] = 0.7 * scaled
     return (rgba * 255).round().astype(np.uint8)
 
 
