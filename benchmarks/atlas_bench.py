@@ -70,6 +70,8 @@ def measure_engines(probe=False):
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 1024**2,
              log_to_driver=False)
     emit(part="ray_init", seconds=round(time.perf_counter() - began, 1))
+    if probe:  # warm Ray's worker processes (a fresh one costs tens of seconds here), untimed
+        timed_sweep(ProbeJob(work=1), shards[:2], engine="ray", workers=2)
     for engine, workers in (("inprocess", 1), ("ray", 1), ("ray", 2)):
         seconds, report = timed_sweep(job, shards, engine=engine, workers=workers)
         emit(part="engines_probe" if probe else "engines", engine=engine, workers=workers, units=report.units,
