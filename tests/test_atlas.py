@@ -161,3 +161,39 @@ def test_script_refuses_bad_flags_before_building(tmp_path):
     assert result.returncode != 0
     assert "--layers" in result.stderr and "52" in result.stderr, result.stderr[-2000:]
     assert not os.path.exists(tmp_path / "run")
+
+
+@pytest.mark.slow
+def test_sd14_random_weights_small_size_filter_shard_and_links(tmp_path):
+    """The --model=sd14 path on random weights at 128x128 (latent 16x16): one shard of conv 51's
+    filters visualized into the store, and the weight links of SD v1.4's conv 9."""
+    from keras_sd_interp.atlas import unit_connections
+    from keras_sd_interp.sweeps import run_sweep, unit_shards
+
+    job = FilterVizJob(model="sd14", img_height=128, img_width=128, random_weights=True,
+                       steps=1, convs=(51,), batch_size=2)
+    assert job.units() == {"conv_51": 4}
+    shards = unit_shards(job.name, job.units(), 2)[:1]
+    report = run_sweep(job, shards, str(tmp_path), progress=False)
+    assert report.units == 2
+    from keras_sd_interp.sweeps import ShardStore
+
+    arrays = ShardStore(str(tmp_path), {"job": job.name, **job.settings()}).load(shards[0])
+    assert arrays["images"].shape == (2, 128, 128, 3) and arrays["images"].dtype == np.uint8
+    assert arrays["latents"].shape == (2, 16, 16, 4) and np.isfinite(arrays["losses"]).all()
+    links = unit_connections(job.models()[0], 9, num=5)
+    assert len(links) == 640                               # res_block_3.conv2: 640 filters
+    assert {link["conv"] for link in links[0]["incoming"]} == {8}
+    assert {link["conv"] for f in links for link in f["outgoing"]} <= {10, 38}
+
+
+def test_jobs_pickle_for_ray_and_know_their_units_unbuilt():
+    import pickle
+
+    paper = FilterVizJob(mode="paper", steps=300, convs=(8, 9, 10))
+    assert paper.units() == {"conv_9": 64, "conv_10": 64}     # conv 8 is a conv1: no page
+    for job in (paper, ActivityJob(num_prompts=8)):
+        copy = pickle.loads(pickle.dumps(job))
+        assert copy == job and copy.settings() == job.settings()
+    assert FilterVizJob().settings()["direction"] == "descent"
+    assert ActivityJob().settings()["sae_path"].endswith("tiny_st8.npz")
