@@ -32,5 +32,9 @@ setup(
     package_data={"keras_sd_interp": ["assets/**/*", "reports/templates/*.j2"]},
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=8", "pytest-xdist", "nbclient", "nbformat", "ipykernel"]},
+    extras_require={
+        "test": ["pytest>=8", "pytest-xdist", "nbclient", "nbformat", "ipykernel"],
+        # sweeps on Ray (--engine=ray); not in "test": the Ray tests skip without it
+        "ray": ["ray>=2.9"],
+    },
 )

@@ -19,7 +19,7 @@ import pathlib
 import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "keras_sd_interp"
-METHODS = ("featureviz", "circuits", "ddpm", "attribution", "editing", "sae", "scoring")
+METHODS = ("featureviz", "circuits", "ddpm", "attribution", "editing", "sae", "scoring", "atlas")
 FORBIDDEN_IN_METHODS = ("keras_sd_interp.io", "keras_sd_interp.plotting", "keras_sd_interp.reports",
                         "keras_sd_interp.cli", "absl")
 INTERNALS_ALLOWED = ("lens", "models")

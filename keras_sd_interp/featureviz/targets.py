@@ -70,15 +70,21 @@ def tap_target(unet, address, filter_index):
     return FilterTarget(name, filter_index, f"{name.replace('.', '_')}_filter_{filter_index}")
 
 
-def target_table(targets):
+def target_table(targets, addresses=None):
     """Each item's channel per distinct address, for `objectives.filter_batch`.
+
+    `addresses`: the addresses to tap (a superset of the targets'; None: just theirs), so that
+    one compiled step can serve batches of targets on different sites.
 
     Returns:
         addresses: sorted list of the distinct addresses.
         indices: int32 (n_items, n_addresses), the target channel (0 where unused).
         weights: float32 (n_items, n_addresses), 1 where the item looks at that address.
     """
-    addresses = sorted({t.address for t in targets})
+    needed = {t.address for t in targets}
+    if addresses is not None and not needed <= set(addresses):
+        raise ValueError(f"addresses {sorted(addresses)} lack {sorted(needed - set(addresses))}")
+    addresses = sorted(needed if addresses is None else set(addresses))
     indices = np.zeros((len(targets), len(addresses)), np.int32)
     weights = np.zeros((len(targets), len(addresses)), np.float32)
     for item, target in enumerate(targets):

@@ -135,7 +135,7 @@ def _compiled_step(unet, addresses):
     return cache[key]
 
 
-def optimize_latents(unet, targets, settings, progress=True):
+def optimize_latents(unet, targets, settings, progress=True, addresses=None):
     """Optimizes one latent per target, all in one batch.
 
     Args:
@@ -143,6 +143,9 @@ def optimize_latents(unet, targets, settings, progress=True):
         targets: list of FilterTarget (any mix of addresses).
         settings: DescentSettings.
         progress: show a tqdm bar over steps.
+        addresses: the tapped addresses (None: the targets'); a fixed superset lets one
+            compiled step serve every batch (the atlas taps every conv once, instead of tracing
+            a truncated U-Net per conv).
 
     Returns:
         DescentResult with latents (n, h, w, 4) and losses (steps, n).
@@ -150,7 +153,7 @@ def optimize_latents(unet, targets, settings, progress=True):
     Raises:
         FloatingPointError naming the step where a loss or the latent stopped being finite.
     """
-    addresses, indices, weights = target_table(targets)
+    addresses, indices, weights = target_table(targets, addresses)
     step = _compiled_step(unet, addresses)
     n = len(targets)
     latent = tf.constant(settings.start_latents(unet.inputs[0].shape[1:], n))

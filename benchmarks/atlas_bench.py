@@ -1,0 +1,106 @@
+"""Where the filter-visualization sweep's time goes, and what the atlas jobs cost per unit.
+
+    python benchmarks/atlas_bench.py --part=trace        # tap_all vs a truncated model per conv
+    python benchmarks/atlas_bench.py --part=engines      # Ray vs in-process, 1 and 2 workers
+    python benchmarks/atlas_bench.py --part=engines_probe  # the same with a model-free job
+    python benchmarks/atlas_bench.py --part=sd14         # cost per filter, SD v1.4 random, 256px
+
+Prints one JSON line per measurement. The machine is shared (2 cores, other jobs running), so
+absolute numbers are noisy; ratios measured back to back are the meaningful part.
+"""
+
+import json
+import tempfile
+import time
+
+from absl import app, flags
+
+from keras_sd_interp.sweeps import run_sweep, unit_shards
+from keras_sd_interp.sweeps.jobs.filters import FilterVizJob
+from keras_sd_interp.sweeps.jobs.probe import ProbeJob
+
+flags.DEFINE_enum("part", "trace", ["trace", "engines", "engines_probe", "sd14"],
+                  "What to measure.")
+flags.DEFINE_integer("probe_work", 400, "--part=engines_probe: matrix products per unit.")
+flags.DEFINE_list("convs", ["3", "30", "50"], "Convs for --part=trace/engines.")
+flags.DEFINE_integer("steps", 5, "Descent steps per shard.")
+flags.DEFINE_integer("shard_size", 32, "Filters per shard.")
+flags.DEFINE_integer("shards_per_conv", 1, "Shards per conv.")
+FLAGS = flags.FLAGS
+
+
+def emit(**record):
+    print(json.dumps(record), flush=True)
+
+
+def timed_sweep(job, shards, **engine):
+    with tempfile.TemporaryDirectory() as run_dir:
+        began = time.perf_counter()
+        report = run_sweep(job, shards, run_dir, progress=False, **engine)
+        return time.perf_counter() - began, report
+
+
+def selected_shards(job):
+    units = {site: min(count, FLAGS.shard_size * FLAGS.shards_per_conv)
+             for site, count in job.units().items()}
+    return unit_shards(job.name, units, FLAGS.shard_size)
+
+
+def measure_trace():
+    convs = tuple(int(c) for c in FLAGS.convs)
+    for tap_all in (False, True):
+        job = FilterVizJob(steps=FLAGS.steps, convs=convs, tap_all=tap_all,
+                           batch_size=FLAGS.shard_size)
+        shards = selected_shards(job)
+        seconds, report = timed_sweep(job, shards)
+        emit(part="trace", tap_all=tap_all, convs=convs, units=report.units, steps=FLAGS.steps,
+             seconds=round(seconds, 1), units_per_s=round(report.units / seconds, 3))
+
+
+def measure_engines(probe=False):
+    convs = tuple(int(c) for c in FLAGS.convs)
+    job = FilterVizJob(steps=FLAGS.steps, convs=convs, batch_size=FLAGS.shard_size)
+    shards = selected_shards(job)
+    if probe:
+        job = ProbeJob(work=FLAGS.probe_work)
+        shards = unit_shards(job.name, {"probe": 16 * FLAGS.shard_size}, FLAGS.shard_size)
+    import ray
+
+    began = time.perf_counter()   # the local cluster's start is paid once, not per run
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 1024**2,
+             log_to_driver=False)
+    emit(part="ray_init", seconds=round(time.perf_counter() - began, 1))
+    if probe:  # warm Ray's worker processes (a fresh one costs tens of seconds here), untimed
+        timed_sweep(ProbeJob(work=1), shards[:2], engine="ray", workers=2)
+    for engine, workers in (("inprocess", 1), ("ray", 1), ("ray", 2)):
+        seconds, report = timed_sweep(job, shards, engine=engine, workers=workers)
+        emit(part="engines_probe" if probe else "engines", engine=engine, workers=workers, units=report.units,
+             seconds=round(seconds, 1), units_per_s=round(report.units / seconds, 3))
+
+
+def measure_sd14():
+    """Cost per filter-step on SD v1.4 sizes, random weights, 256x256, batch of shard_size."""
+    convs = tuple(int(c) for c in FLAGS.convs)
+    job = FilterVizJob(model="sd14", img_height=256, img_width=256, random_weights=True,
+                       steps=FLAGS.steps, convs=convs, batch_size=FLAGS.shard_size)
+    shards = selected_shards(job)
+    began = time.perf_counter()
+    context = job.build()
+    built = time.perf_counter() - began
+    for shard in shards:
+        job.run(context, shard)  # the first call traces
+        began = time.perf_counter()
+        job.run(context, shard)
+        seconds = time.perf_counter() - began
+        emit(part="sd14", site=shard.site, units=shard.size, steps=FLAGS.steps,
+             build_s=round(built, 1), seconds=round(seconds, 1),
+             filter_steps_per_s=round(shard.size * FLAGS.steps / seconds, 3))
+
+
+def main(_):
+    {"trace": measure_trace, "engines": measure_engines, "sd14": measure_sd14,
+     "engines_probe": lambda: measure_engines(probe=True)}[FLAGS.part]()
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,173 @@
+"""The atlas's pipeline: the sweeps' shards and the model's weights into one record per unit,
+handed to a writer (`reports.atlas.AtlasFiles`).
+
+    records = unit_records(unet, run_dir, viz_jobs, activity_job, convs=[9], units=range(8))
+    build_atlas(unet, run_dir, viz_jobs, activity_job, AtlasFiles(out_dir), convs=[9])
+
+Only shards already in `run_dir` are read (run the sweeps first: `scripts/build_atlas.py` does
+both); a unit without a visualization shard gets none on its page.
+"""
+
+import numpy as np
+
+from keras_sd_interp.atlas import TopExamples, timestep_activity, unit_connections, word_scores
+from keras_sd_interp.circuits import find_circuits, main_path
+from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
+from keras_sd_interp.lens.graph import inventory
+from keras_sd_interp.sweeps import ShardStore, prompt_shards, unit_shards
+from keras_sd_interp.sweeps.jobs.filters import conv_site
+
+
+def job_store(run_dir, job):
+    return ShardStore(f"{run_dir}/{job.name}", {"job": job.name, **job.settings()})
+
+
+def viz_images(run_dir, job, conv_index):
+    """filter -> uint8 image of `job` for conv `conv_index`, from the shards on disk."""
+    store, images = job_store(run_dir, job), {}
+    units = job.units()
+    site = conv_site(conv_index)
+    if site not in units:
+        return images
+    for shard in unit_shards(job.name, {site: units[site]}, job.batch_size):
+        arrays = store.load(shard)
+        if arrays is not None:
+            images.update({f: arrays["images"][f - shard.start]
+                           for f in range(shard.start, shard.stop)})
+    return images
+
+
+class ActivityTables:
+    """The activity job's shards read once: prompts, images and per-group top examples,
+    timestep curves and word scores. Groups: conv indices (ints) and "sae"."""
+
+    def __init__(self, run_dir, job, groups, num_top=4, shard_size=8):
+        """shard_size: the activity sweep's prompts per shard (its files' grid)."""
+        store = job_store(run_dir, job)
+        self.prompts, left, right = job.prompts()
+        self.images, self.timesteps = {}, None
+        tops = {g: TopExamples(num_top) for g in groups}
+        means, peaks = {g: [] for g in groups}, {g: [] for g in groups}
+        seen = []
+        for shard in prompt_shards(job.name, job.num_prompts, shard_size):
+            arrays = store.load(shard)
+            if arrays is None:
+                continue
+            seen.append(arrays["prompt_index"])
+            self.timesteps = arrays["timesteps"]
+            self.images.update(zip(arrays["prompt_index"].tolist(), arrays["images"]))
+            for g in groups:
+                if f"{g}.peak" in arrays:
+                    tops[g].add(arrays, g)
+                    means[g].append(arrays[f"{g}.mean"])
+                    peaks[g].append(arrays[f"{g}.peak"])
+        if not seen:
+            raise FileNotFoundError(f"no activity shards in {run_dir}/{job.name}: run the "
+                                    "activity sweep first")
+        index = np.concatenate(seen)
+        self.top = {g: tops[g].result() for g in groups if peaks[g]}
+        self.curves = {g: timestep_activity(means[g]) for g in self.top}
+        self.words = {g: word_scores(np.concatenate(peaks[g]), left[index], right[index],
+                                     CLASS_NAMES) for g in self.top}
+
+    def unit(self, group, unit, num_words=3):
+        """The top examples, activity curve and driving words of one unit (JSON-ready, with
+        the heat maps as float32 arrays under "map")."""
+        top = self.top[group]
+        examples = [{"prompt_index": int(top["prompt_index"][i, unit]),
+                     "prompt": self.prompts[int(top["prompt_index"][i, unit])],
+                     "value": float(top["value"][i, unit]), "step": int(top["step"][i, unit]),
+                     "timestep": int(self.timesteps[int(top["step"][i, unit])]),
+                     "pos": int(top["pos"][i, unit]),
+                     "map": np.asarray(top["maps"][i, unit], np.float32)}
+                    for i in range(len(top["value"]))]
+        scores = self.words[group][:, unit]
+        order = [int(w) for w in np.argsort(-np.nan_to_num(scores, nan=-np.inf))[:num_words]]
+        return {"top": examples, "activity": self.curves[group][:, unit].tolist(),
+                "timesteps": self.timesteps.tolist(),
+                "words": [{"word": CLASS_NAMES[w], "score": float(scores[w])} for w in order]}
+
+
+def conv_records(unet, run_dir, viz_jobs, tables, conv_index, units=None, num_links=8):
+    """One record per filter of conv `conv_index` (all, or those in `units`)."""
+    entry = inventory(unet)[conv_index]
+    links = unit_connections(unet, conv_index, num_links)
+    images = {job.name: viz_images(run_dir, job, conv_index) for job in viz_jobs}
+    records = []
+    for f in range(entry.kernel_shape[3]):
+        if units is not None and f not in units:
+            continue
+        record = {"id": f"conv_{conv_index}/{f}", "group": f"conv_{conv_index}",
+                  "conv": conv_index, "filter": f, "name": entry.name, "role": entry.role,
+                  "layer_index": entry.layer_index,
+                  "viz": {name: found[f] for name, found in images.items() if f in found},
+                  **links[f], **tables.unit(conv_index, f)}
+        records.append(record)
+    return records
+
+
+def sae_records(tables, units=None):
+    """One record per SAE latent (all, or those in `units`)."""
+    if "sae" not in tables.top:
+        return []
+    count = tables.top["sae"]["value"].shape[1]
+    return [{"id": f"sae/{u}", "group": "sae", "conv": None, "filter": u,
+             "name": f"SAE latent {u}", "role": "sae", "layer_index": None, "viz": {},
+             "incoming": [], "outgoing": [], **tables.unit("sae", u)}
+            for u in range(count) if units is None or u in units]
+
+
+def paper_circuits(unet, top_k=5):
+    """The paper's circuits (mode "paper"), main path only: list of {"rank", "steps": [{conv,
+    filter, name, strength}]}."""
+    found = find_circuits(unet, top_k=top_k, mode="paper")
+    return [{"rank": c["rank"],
+             "steps": [{"conv": s["conv_index"], "filter": s["filter"], "name": s["name"],
+                        "strength": s["strength"]} for s in main_path(c["steps"])]}
+            for c in found["circuits"]]
+
+
+def build_atlas(unet, run_dir, viz_jobs, activity_job, files, convs, units=None,
+                sae_units=None, num_top=4, circuits_top_k=5, prompt_shard_size=8,
+                progress=True):
+    """Reads the shards, makes every record and hands them to `files` (an AtlasFiles):
+    `files.write(records_by_group, circuits, prompts_images)`. Returns the number of units."""
+    from tqdm.auto import tqdm
+
+    groups = list(convs) + (["sae"] if sae_units is None or len(sae_units) else [])
+    tables = ActivityTables(run_dir, activity_job, groups, num_top, prompt_shard_size)
+    by_group = {}
+    for k in tqdm(convs, desc="atlas convs", disable=not progress):
+        by_group[f"conv_{k}"] = conv_records(unet, run_dir, viz_jobs, tables, k, units)
+    sae = sae_records(tables, sae_units) if "sae" in groups else []
+    if sae:
+        by_group["sae"] = sae
+    files.write(by_group, paper_circuits(unet, circuits_top_k), tables.images)
+    return sum(len(records) for records in by_group.values())
+
+
+def selected_shards(shards, units):
+    """The shards whose range holds one of `units` (None: all): the grid stays that of the
+    whole sweep, so a part and the whole share their shard files."""
+    if units is None:
+        return shards
+    return [s for s in shards if any(s.start <= u < s.stop for u in units)]
+
+
+def run_atlas_sweeps(viz_jobs, activity_job, run_dir, shard_size=32, prompt_shard_size=8,
+                     units=None, progress=True, **engine):
+    """Runs the visualization sweeps (the units selected) and the activity sweep into
+    `run_dir/<job name>`; returns {job name: SweepReport}. `engine`: run_sweep's engine,
+    workers, address."""
+    from keras_sd_interp.sweeps import run_sweep
+
+    reports = {}
+    for job in viz_jobs:
+        shards = selected_shards(unit_shards(job.name, job.units(), shard_size), units)
+        reports[job.name] = run_sweep(job, shards, f"{run_dir}/{job.name}", progress=progress,
+                                      **engine)
+    shards = prompt_shards(activity_job.name, activity_job.num_prompts, prompt_shard_size)
+    reports[activity_job.name] = run_sweep(activity_job, shards,
+                                           f"{run_dir}/{activity_job.name}",
+                                           progress=progress, **engine)
+    return reports

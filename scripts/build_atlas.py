@@ -1,0 +1,101 @@
+"""The U-Net atlas: sharded, resumable sweeps, then static HTML (a page per unit).
+
+    python scripts/build_atlas.py --layers=9 --units=0-7 --out_dir=figures/atlas   # a part
+    python scripts/build_atlas.py                       # the whole tiny atlas (all 52 convs)
+    python scripts/build_atlas.py --engine=ray --workers=2          # the same files, on Ray
+    python scripts/build_atlas.py --model=sd14 --weights_dir=/data --img_height=256 \
+        --img_width=256 --layers=9 --units=0-31 --engine=ray --address=auto
+
+--layers are conv indices (0..51, see scripts/inspect_unet.py); --units filter indices within
+them. Rerunning the same command resumes: finished shards in --run_dir are skipped, broken ones
+redone, and other settings refused, naming the flag. Open --out_dir/index.html.
+"""
+
+from absl import app, flags, logging
+
+from keras_sd_interp import cli
+from keras_sd_interp.cli import define_model_flags, parse_numbers
+from keras_sd_interp.lens.taps import NUM_CONVS
+
+define_model_flags()
+flags.DEFINE_list("layers", [], "Conv indices 0..51 to build (default: all).")
+flags.DEFINE_list("units", [], "Filter indices within each conv, e.g. 0-7 (default: all).")
+flags.DEFINE_list("sae_units", [], "SAE latents to build, e.g. 0-15 (default: all; 'none').")
+flags.DEFINE_list("viz", ["corrected_descent", "corrected_ascent", "paper_descent"],
+                  "Visualizations: mode_direction, mode corrected or paper.")
+flags.DEFINE_integer("steps", 50, "Corrected-mode descent steps.")
+flags.DEFINE_integer("paper_steps", 300, "Paper-mode steps (the course: 300).")
+flags.DEFINE_integer("num_prompts", 64, "Prompts of the activity sweep.")
+flags.DEFINE_integer("num_steps", 10, "Denoising steps per generated prompt.")
+flags.DEFINE_integer("shard_size", 32, "Filters per visualization shard (one batch).")
+flags.DEFINE_integer("prompt_shard_size", 8, "Prompts per activity shard (one batch).")
+flags.DEFINE_integer("top_examples", 4, "Top examples per unit.")
+flags.DEFINE_enum("engine", "inprocess", ["inprocess", "ray"], "Where shards run.")
+flags.DEFINE_integer("workers", 1, "Ray workers (one model each).")
+flags.DEFINE_string("address", None, "Ray cluster address (default: a local cluster).")
+flags.DEFINE_string("run_dir", None, "Shard files (default: runs/atlas_<model>).")
+flags.DEFINE_string("out_dir", None, "The HTML atlas (default: outputs/atlas_<model>).")
+cli.check_index_list("layers", NUM_CONVS - 1)
+cli.check_index_list("units")
+for _name in ("steps", "paper_steps", "num_prompts", "num_steps", "shard_size",
+              "prompt_shard_size", "top_examples", "workers"):
+    cli.check_int(_name, minimum=1)
+flags.register_validator("viz", lambda values: all(
+    v in ("corrected_descent", "corrected_ascent", "paper_descent", "paper_ascent")
+    for v in values), "--viz: each of corrected_descent, corrected_ascent, paper_descent, "
+    "paper_ascent")
+flags.register_validator("sae_units", lambda values: values == ["none"] or all(
+    v.replace("-", "").isdigit() for v in values), "--sae_units: indices like 0-15, or none")
+FLAGS = flags.FLAGS
+
+
+def jobs_from_flags():
+    from keras_sd_interp.sweeps.jobs.activity import ActivityJob
+    from keras_sd_interp.sweeps.jobs.filters import FilterVizJob
+
+    convs = tuple(parse_numbers(FLAGS.layers)) or None
+    model = dict(model=FLAGS.model, img_height=FLAGS.img_height, img_width=FLAGS.img_width,
+                 weights_dir=FLAGS.weights_dir, random_weights=FLAGS.random_weights)
+    viz = []
+    for name in FLAGS.viz:
+        mode, direction = name.split("_")
+        steps = FLAGS.paper_steps if mode == "paper" else FLAGS.steps
+        viz.append(FilterVizJob(mode=mode, direction=direction, steps=steps, convs=convs,
+                                batch_size=FLAGS.shard_size, **model))
+    activity = ActivityJob(num_prompts=FLAGS.num_prompts, num_steps=FLAGS.num_steps,
+                           sae_path=None if FLAGS.sae_units != ["none"] else "", **model)
+    return viz, activity
+
+
+def main(_):
+    from keras_sd_interp.experiments.atlas import build_atlas, run_atlas_sweeps
+    from keras_sd_interp.models.paper import paper_unet
+    from keras_sd_interp.reports.atlas import AtlasFiles
+
+    viz_jobs, activity_job = jobs_from_flags()
+    units = parse_numbers(FLAGS.units) or None
+    sae_units = None if not FLAGS.sae_units else (
+        [] if FLAGS.sae_units == ["none"] else parse_numbers(FLAGS.sae_units))
+    run_dir = FLAGS.run_dir or f"runs/atlas_{FLAGS.model}"
+    out_dir = FLAGS.out_dir or f"outputs/atlas_{FLAGS.model}"
+    cli.require_out_dir(out_dir)
+    reports = run_atlas_sweeps(viz_jobs, activity_job, run_dir, FLAGS.shard_size,
+                               FLAGS.prompt_shard_size, units, engine=FLAGS.engine,
+                               workers=FLAGS.workers, address=FLAGS.address)
+    for name, report in reports.items():
+        logging.info("%s: %d shards written, %d skipped, %.2f units/s", name,
+                     len(report.written), len(report.skipped), report.units_per_second)
+    if viz_jobs:  # the U-Net the visualizations were made with, already built in-process
+        unet = viz_jobs[0].models()[0]
+    else:
+        unet = paper_unet(FLAGS.model, FLAGS.img_height, FLAGS.img_width, FLAGS.weights_dir,
+                          FLAGS.random_weights)
+    convs = parse_numbers(FLAGS.layers) or list(range(NUM_CONVS))
+    count = build_atlas(unet, run_dir, viz_jobs, activity_job, AtlasFiles(out_dir), convs,
+                        units, sae_units, FLAGS.top_examples,
+                        prompt_shard_size=FLAGS.prompt_shard_size)
+    logging.info("wrote %d unit pages to %s/index.html", count, out_dir)
+
+
+if __name__ == "__main__":
+    app.run(main)
