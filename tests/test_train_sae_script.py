@@ -2,36 +2,15 @@
 settings is refused naming the flag), the size budget, and (slow) end to end on tiny and on
 SD v1.4 with random weights at 64x64."""
 
-import contextlib
-import importlib.util
 import json
-import os
-import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from absl import app, flags
-
-FLAGS = flags.FLAGS
-SCRIPT = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "train_sae.py"
+from script_helpers import parsed_script, run_script
 
 
-@contextlib.contextmanager
-def train_sae_script(*args):
-    """scripts/train_sae.py imported (its flags defined) and parsed with `args`."""
-    before = set(FLAGS)
-    spec = importlib.util.spec_from_file_location("script_train_sae", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-        FLAGS(["train_sae"] + list(args))
-        yield module
-    finally:
-        FLAGS.unparse_flags()
-        for name in set(FLAGS) - before:
-            delattr(FLAGS, name)
+
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -44,41 +23,38 @@ def train_sae_script(*args):
 ])
 def test_bad_flags_stop_while_parsing(args, expected):
     with pytest.raises(flags.IllegalFlagValueError, match=expected):
-        with train_sae_script(*args):
+        with parsed_script("train_sae", *args):
             pass
 
 
 def test_resumed_run_with_other_settings_is_refused_naming_the_flag(tmp_path):
     run = ["--run_dir=" + str(tmp_path / "run"), "--output=" + str(tmp_path / "s.npz")]
     trained = []
-    with train_sae_script(*run, "--k=8") as module:
+    with parsed_script("train_sae", *run, "--k=8") as module:
         module.train = lambda *a: trained.append(a)      # the settings check runs before it
         module.main([])
     assert len(trained) == 1
     recorded = json.loads((tmp_path / "run" / "settings.json").read_text())
     assert recorded["k"] == 8 and recorded["learning_rate"] == 1e-3
-    with train_sae_script(*run, "--k=16") as module:
+    with parsed_script("train_sae", *run, "--k=16") as module:
         module.train = lambda *a: trained.append(a)
         with pytest.raises(app.UsageError, match="--k=16 differs .* started with --k=8"):
             module.main([])
-    with train_sae_script(*run, "--k=8", "--train_steps=9000") as module:   # may grow
+    with parsed_script("train_sae", *run, "--k=8", "--train_steps=9000") as module:  # may grow
         module.train = lambda *a: trained.append(a)
         module.main([])
     assert len(trained) == 2
 
 
 def test_sd14_budget_is_checked_before_any_model(tmp_path):
-    with train_sae_script("--model=sd14", "--max_gb=0.1", f"--run_dir={tmp_path}/r") as module:
+    args = ("--model=sd14", "--max_gb=0.1", f"--run_dir={tmp_path}/r")
+    with parsed_script("train_sae", *args) as module:
         with pytest.raises(app.UsageError, match=r"0\.263 GB on disk, above the budget "
                                                    r"--max_gb=0\.1"):
             module.main([])
     assert not (tmp_path / "r").exists()
 
 
-def run_script(*args, timeout=1500):
-    env = {**os.environ, "PYTHONPATH": str(SCRIPT.parent.parent), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
-                          env=env, timeout=timeout)
 
 
 @pytest.mark.slow
@@ -87,14 +63,14 @@ def test_tiny_end_to_end_and_resume(tmp_path):
 
     args = ["--num_prompts=4", "--num_steps=2", "--collect_batch=2", "--batch_size=8",
             "--expansion=2", "--k=4", f"--run_dir={tmp_path}/run", f"--output={tmp_path}/s.npz"]
-    first = run_script(*args, "--train_steps=4")
+    first = run_script("train_sae", *args, "--train_steps=4")
     assert first.returncode == 0, first.stderr[-2000:]
-    second = run_script(*args, "--train_steps=6")          # resumes: shards kept, 2 more steps
+    second = run_script("train_sae", *args, "--train_steps=6")   # resumes: shards kept, 2 steps
     assert second.returncode == 0, second.stderr[-2000:]
     record = json.loads((tmp_path / "s.json").read_text())
     assert [row["step"] for row in record["history"]] == [4, 6]
     assert load_sae(str(tmp_path / "s.npz")).num_latents == 192
-    refused = run_script(*args, "--train_steps=6", "--seed=1")
+    refused = run_script("train_sae", *args, "--train_steps=6", "--seed=1")
     assert refused.returncode != 0 and "--seed=1 differs" in refused.stderr
 
 
@@ -110,7 +86,8 @@ def test_sd14_random_weights_end_to_end(tmp_path):
     except MissingWeightsError as error:
         pytest.skip(f"CLIP's BPE vocabulary is not reachable (the PyPI sdist openai-clip has "
                     f"it): {error}")
-    result = run_script("--model=sd14", "--random_weights", "--img_height=64", "--img_width=64",
+    result = run_script("train_sae", "--model=sd14", "--random_weights", "--img_height=64",
+                        "--img_width=64",
                         "--prompts=a photo of a cat,a bottle in a room", "--num_steps=2",
                         "--collect_batch=1", "--batch_size=4", "--expansion=1", "--k=4",
                         "--train_steps=2", f"--run_dir={tmp_path}/run",

@@ -58,7 +58,8 @@ class ShardPlan:
             steps = tuple(int(s) for s in self.steps)
             bad = [s for s in steps if not 0 <= s < self.num_steps]
             if bad or not steps:
-                raise ValueError(f"steps {list(steps)}: give step indices in 0..{self.num_steps - 1}")
+                raise ValueError(f"steps {list(steps)}: give step indices in "
+                                 f"0..{self.num_steps - 1}")
             object.__setattr__(self, "steps", steps)
         if self.positions is not None and self.positions < 1:
             raise ValueError(f"positions={self.positions}: give None (all) or >= 1")
