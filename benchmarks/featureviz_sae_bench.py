@@ -85,7 +85,7 @@ def main(argv):
     from keras_sd_interp.featureviz import objectives as obj
     from keras_sd_interp.featureviz.decode import decode_to_uint8
     from keras_sd_interp.featureviz.paper import DescentSettings, optimize_latents
-    from keras_sd_interp.featureviz.render import VizSettings, visualize
+    from keras_sd_interp.featureviz.render import VizSettings, denoised_estimate, visualize
     from keras_sd_interp.featureviz.targets import tap_target
     from keras_sd_interp.judge import load_judge
     from keras_sd_interp.models import load_pipeline
@@ -154,7 +154,7 @@ def main(argv):
         overrides = {"steps": FLAGS.steps} if FLAGS.steps else {}
         start, objective_now, run_t = None, objective, peak_t
         context = zeros if base == "paper" else empty
-        typed = {}
+        typed, render = {}, "latent"
         for k, v in extra.items():
             if k == "start" and v == "sample":   # unconditional samples as the start latents
                 start = np.asarray(pipe.sampler.generate([""] * b, batch_size=1, num_steps=25,
@@ -165,6 +165,8 @@ def main(argv):
                 objective_now = variant_objective(v, sae, latents, width)
             elif k == "t":                       # one fixed timestep instead of each peak
                 run_t = np.full(b, int(v))
+            elif k == "render":                  # x0: decode the U-Net's clean estimate
+                render = v
             else:
                 kind = type(getattr(VizSettings(), k))
                 typed[k] = v in ("1", "true", "True") if kind is bool else kind(v)
@@ -173,9 +175,11 @@ def main(argv):
                            start=start,
                            encoder=pipe.image_encoder if settings.param == "pixel" else None)
         mode = "paper" if base == "paper" else "corrected"
-        images = decode_to_uint8(pipe.decoder, result.latents, mode)
+        shown = result.latents if render == "latent" else \
+            denoised_estimate(unet, result.latents, run_t, context, seed=settings.seed)
+        images = decode_to_uint8(pipe.decoder, shown, mode)
         judge_t = np.full(b, 500) if base == "paper" else run_t
-        sides = understand.peak_sides(unet, sae, SITE, result.latents, latents, judge_t, context)
+        sides = understand.peak_sides(unet, sae, SITE, shown, latents, judge_t, context)
         predicted, _ = judge_share(judge, understand.cells(images, sides), classes)
         hit = predicted == classes
         per_preset[preset] = {
