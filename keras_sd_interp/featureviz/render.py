@@ -224,5 +224,5 @@ def denoised_estimate(unet, latents, timesteps, context=None, seed=0):
     noise = np.random.default_rng(seed).standard_normal(latents.shape).astype(np.float32)
     noisy = np.sqrt(abar) * latents + np.sqrt(1 - abar) * noise
     t_emb, context = unet_conditioning(unet, b, ts, context)
-    eps = np.asarray(unet([noisy, t_emb, context]), np.float32)
+    eps = np.asarray(unet([tf.constant(noisy), t_emb, context]), np.float32)
     return (noisy - np.sqrt(1 - abar) * eps) / np.sqrt(abar)
