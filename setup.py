@@ -21,6 +21,7 @@ INSTALL_REQUIRES = [
     "h5py>=3.10",
     "jinja2>=3.1",
     "scipy>=1.11",  # causal tracing's rank stability (Spearman)
+    "safetensors>=0.4",  # SAeUron's published SAE checkpoints (sae.safetensors)
 ]
 
 setup(

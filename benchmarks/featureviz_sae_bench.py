@@ -41,6 +41,43 @@ def judge_share(judge, crops, classes):
     return predicted, float(np.mean(predicted == np.asarray(classes)))
 
 
+def variant_context(pipe, kind, classes, empty, zeros):
+    """The context of a variant row (B, tokens, width): empty (the prompt ""), zeros, own (the
+    prompt "a X" of each latent's class: the prompt alone draws X, a reference, not a
+    visualization), other ("a Y" with Y != the latent's class, seeded: chance by the prompt
+    alone is 0), or mean (the mean context of the ten "a X" prompts)."""
+    from keras_sd_interp.data.compositions import single_caption
+
+    classes = np.asarray(classes)
+    if kind in ("empty", "zeros"):
+        return empty if kind == "empty" else zeros
+    if kind == "mean":
+        ten = np.asarray(pipe.encode_prompts([single_caption(c) for c in range(10)]), np.float32)
+        return np.repeat(ten.mean(0, keepdims=True), len(classes), axis=0)
+    if kind == "own":
+        chosen = classes
+    elif kind == "other":
+        chosen = (classes + np.random.default_rng(5).integers(1, 10, len(classes))) % 10
+    else:
+        raise ValueError(f"context={kind!r}: use empty, zeros, own, other or mean")
+    return np.asarray(pipe.encode_prompts([single_caption(c) for c in chosen]), np.float32)
+
+
+def variant_objective(kind, sae, latents, width):
+    """The objective of a variant row: pre (the latent's pre-activation, mean over the 2 x 4
+    positions), left (mean over the left item cell's columns only) or decoder (the latent's
+    decoder direction, mean over positions)."""
+    from keras_sd_interp.featureviz import objectives as obj
+
+    if kind in ("pre", "left"):
+        return obj.feature_batch(SITE, sae, latents,
+                                 columns=(0, width // 2) if kind == "left" else None)[0]
+    if kind == "decoder":
+        return obj.batch_sum([obj.direction(SITE, sae.W_dec.numpy()[j], batch=i)
+                              for i, j in enumerate(latents)])
+    raise ValueError(f"objective={kind!r}: use pre, left or decoder")
+
+
 def main(argv):
     del argv
     from keras_sd_interp import lens
@@ -48,7 +85,7 @@ def main(argv):
     from keras_sd_interp.featureviz import objectives as obj
     from keras_sd_interp.featureviz.decode import decode_to_uint8
     from keras_sd_interp.featureviz.paper import DescentSettings, optimize_latents
-    from keras_sd_interp.featureviz.render import VizSettings, visualize
+    from keras_sd_interp.featureviz.render import VizSettings, denoised_estimate, visualize
     from keras_sd_interp.featureviz.targets import tap_target
     from keras_sd_interp.judge import load_judge
     from keras_sd_interp.models import load_pipeline
@@ -112,26 +149,37 @@ def main(argv):
         label, rest = spec.split("=", 1)
         base, *pairs = rest.split(":")
         runs.append((label, base, dict(pair.split("=") for pair in pairs)))
+    width = acts.shape[3]
     for preset, base, extra in runs:
         overrides = {"steps": FLAGS.steps} if FLAGS.steps else {}
-        start = None
-        typed = {}
+        start, objective_now, run_t = None, objective, peak_t
+        context = zeros if base == "paper" else empty
+        typed, render = {}, "latent"
         for k, v in extra.items():
             if k == "start" and v == "sample":   # unconditional samples as the start latents
                 start = np.asarray(pipe.sampler.generate([""] * b, batch_size=1, num_steps=25,
                                                          seed=3).latents, np.float32)
-                continue
-            kind = type(getattr(VizSettings(), k))
-            typed[k] = v in ("1", "true", "True") if kind is bool else kind(v)
+            elif k == "context":
+                context = variant_context(pipe, v, classes, empty, zeros)
+            elif k == "objective":
+                objective_now = variant_objective(v, sae, latents, width)
+            elif k == "t":                       # one fixed timestep instead of each peak
+                run_t = np.full(b, int(v))
+            elif k == "render":                  # x0: decode the U-Net's clean estimate
+                render = v
+            else:
+                kind = type(getattr(VizSettings(), k))
+                typed[k] = v in ("1", "true", "True") if kind is bool else kind(v)
         settings = VizSettings.preset(base, **overrides, **typed)
-        context = zeros if base == "paper" else empty
-        result = visualize(unet, objective, settings, b, timesteps=peak_t, context=context,
+        result = visualize(unet, objective_now, settings, b, timesteps=run_t, context=context,
                            start=start,
                            encoder=pipe.image_encoder if settings.param == "pixel" else None)
         mode = "paper" if base == "paper" else "corrected"
-        images = decode_to_uint8(pipe.decoder, result.latents, mode)
-        judge_t = np.full(b, 500) if base == "paper" else peak_t
-        sides = understand.peak_sides(unet, sae, SITE, result.latents, latents, judge_t, context)
+        shown = result.latents if render == "latent" else \
+            denoised_estimate(unet, result.latents, run_t, context, seed=settings.seed)
+        images = decode_to_uint8(pipe.decoder, shown, mode)
+        judge_t = np.full(b, 500) if base == "paper" else run_t
+        sides = understand.peak_sides(unet, sae, SITE, shown, latents, judge_t, context)
         predicted, _ = judge_share(judge, understand.cells(images, sides), classes)
         hit = predicted == classes
         per_preset[preset] = {

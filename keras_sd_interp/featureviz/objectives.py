@@ -107,14 +107,21 @@ def direction(site, vector, batch=None):
         batch), [site], f"{site}:direction")
 
 
-def sae_feature(site, sae, latent, batch=None):
+def sae_feature(site, sae, latent, batch=None, columns=None):
     """Mean over positions of SAE latent `latent`'s encoder pre-activation,
-    (x - b_dec) . W_enc[:, latent] + b_enc[latent] (linear in x: no top-k, no ReLU)."""
+    (x - b_dec) . W_enc[:, latent] + b_enc[latent] (linear in x: no top-k, no ReLU).
+
+    columns: None (every position) or (start, stop): only those columns of a (B, h, w, C)
+    site count, e.g. (0, w // 2) for the left item cell of a tiny composition."""
     w = tf.constant(sae.W_enc.numpy()[:, latent])
     offset = float(sae.b_enc.numpy()[latent] - sae.b_dec.numpy() @ sae.W_enc.numpy()[:, latent])
-    return Objective(lambda a: _masked(tf.reduce_mean(
-        tf.tensordot(a[site], w, axes=[[-1], [0]]), axis=list(range(1, len(a[site].shape) - 1)))
-        + offset, batch), [site], f"{site}:sae{latent}")
+
+    def fn(acts):
+        x = acts[site] if columns is None else acts[site][:, :, columns[0]:columns[1]]
+        return _masked(tf.reduce_mean(tf.tensordot(x, w, axes=[[-1], [0]]),
+                                      axis=list(range(1, len(x.shape) - 1))) + offset, batch)
+
+    return Objective(fn, [site], f"{site}:sae{latent}")
 
 
 def diversity(site, weight=1.0):
@@ -142,14 +149,15 @@ def batch_sum(objectives):
     return total
 
 
-def feature_batch(site, sae=None, latents=(), channels=()):
+def feature_batch(site, sae=None, latents=(), channels=(), columns=None):
     """One item per SAE latent of `sae`, then one per channel of `site`, each item maximizing
-    its own term (`sae_feature` / `channel`, batch=i).
+    its own term (`sae_feature` / `channel`, batch=i); `columns` as in `sae_feature`.
 
     Returns:
         (objective, names): names "latent_{j}" and "channel_{c}", in item order.
     """
-    terms = [sae_feature(site, sae, int(j), batch=i) for i, j in enumerate(latents)]
+    terms = [sae_feature(site, sae, int(j), batch=i, columns=columns)
+             for i, j in enumerate(latents)]
     terms += [channel(site, int(c), batch=len(terms) + k) for k, c in enumerate(channels)]
     names = [f"latent_{j}" for j in latents] + [f"channel_{c}" for c in channels]
     return batch_sum(terms), names

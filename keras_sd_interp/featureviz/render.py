@@ -210,3 +210,19 @@ def visualize(unet, objective, settings, batch_size, timesteps=None, context=Non
                                  f"learning rate (now {settings.learning_rate})")
     images = param.image().numpy() if settings.param == "pixel" else None
     return VizResult(latents, np.stack(values), np.array(seconds), images)
+
+
+def denoised_estimate(unet, latents, timesteps, context=None, seed=0):
+    """The U-Net's one-step estimate of the clean latent from `latents` (B, h, w, 4) noised to
+    `timesteps` (int or (B,)) with seeded noise: x0 = (z_t - sqrt(1 - abar) eps) / sqrt(abar).
+    What the model makes of an optimized latent at t, to decode instead of the latent itself.
+    Returns (B, h, w, 4) float32."""
+    latents = np.asarray(latents, np.float32)
+    b = len(latents)
+    ts = np.broadcast_to(np.asarray(timesteps), (b,)).astype(np.int64)
+    abar = tfm.ALPHAS_CUMPROD[ts].astype(np.float32)[:, None, None, None]
+    noise = np.random.default_rng(seed).standard_normal(latents.shape).astype(np.float32)
+    noisy = np.sqrt(abar) * latents + np.sqrt(1 - abar) * noise
+    t_emb, context = unet_conditioning(unet, b, ts, context)
+    eps = np.asarray(unet([tf.constant(noisy), t_emb, context]), np.float32)
+    return (noisy - np.sqrt(1 - abar) * eps) / np.sqrt(abar)

@@ -9,14 +9,16 @@
     lens.trace(pipe, edits={site: features.feature_edit(sae, latent, scale=0.0)})  # ablate
 
 `model` (encode / decode / top-k / losses), `collect` (activations while generating),
-`features` (top examples, maps, edits, per-timestep scores), `store` (weights to and from npz).
+`features` (top examples, maps, edits, per-timestep scores), `store` (`load_sae`: our .npz or a
+SAeUron checkpoint folder, `saeuron`). Activations streamed to disk for training:
+`training.sae_shards`.
 """
 
 from keras_sd_interp.sae.collect import DEFAULT_SITE, DIFFUSERS_NAME, as_tokens, collect
 from keras_sd_interp.sae.model import (
-    load_sae,
     SparseAutoencoder, batch_topk, fvu, geometric_median, topk,
 )
+from keras_sd_interp.sae.store import load_sae
 
 __all__ = ["load_sae", "DEFAULT_SITE", "DIFFUSERS_NAME", "SparseAutoencoder", "as_tokens", "batch_topk",
            "collect", "fvu", "geometric_median", "topk"]

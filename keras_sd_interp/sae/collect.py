@@ -3,7 +3,7 @@
 The default site is SAeUron's: SD 1.4's `up_blocks.1.attentions.1` (diffusers numbering) is
 `spatial_transformer_8` here (the second transformer of the first up block that has attention,
 counting 0..5 down, 6 middle, 7..15 up). Each spatial position of each (step, image) is one
-token of width C (tiny: 2 x 4 positions x 96 channels; SD 1.4 at 512: 32 x 32 x 1280).
+token of width C (tiny: 2 x 4 positions x 96 channels; SD 1.4 at 512: 16 x 16 x 1280).
 """
 
 import numpy as np

@@ -154,17 +154,25 @@ def losses(sae, x, dead_mask):
     return {"total": main + sae.aux_weight * aux, "fvu": main, "aux": aux, "z": z}
 
 
+SAE_ARRAYS = ("W_enc", "b_enc", "W_dec", "b_dec", "d_in", "expansion", "k", "k_aux",
+              "aux_weight")
+
+
 def sae_from_arrays(arrays):
     """An SAE from a dict of arrays (an opened .npz): W_enc, b_enc, W_dec, b_dec and the
-    config scalars d_in, expansion, k, k_aux, aux_weight."""
+    config scalars d_in, expansion, k, k_aux, aux_weight. ValueError when one is missing or
+    the shapes do not fit the config."""
+    missing = [name for name in SAE_ARRAYS if name not in arrays]
+    if missing:
+        raise ValueError(f"missing arrays {missing} (an SAE has {list(SAE_ARRAYS)})")
     sae = SparseAutoencoder(int(arrays["d_in"]), int(arrays["expansion"]), int(arrays["k"]),
                             int(arrays["k_aux"]), float(arrays["aux_weight"]))
-    sae.set_weights({name: np.asarray(arrays[name]) for name in ("W_enc", "b_enc", "W_dec",
-                                                                  "b_dec")})
+    expected = {name: tuple(var.shape) for name, var in
+                (("W_enc", sae.W_enc), ("b_enc", sae.b_enc), ("W_dec", sae.W_dec),
+                 ("b_dec", sae.b_dec))}
+    for name, shape in expected.items():
+        if tuple(np.shape(arrays[name])) != shape:
+            raise ValueError(f"{name} has shape {np.shape(arrays[name])}; the config (d_in "
+                             f"{sae.d_in}, {sae.num_latents} latents) needs {shape}")
+    sae.set_weights({name: np.asarray(arrays[name], np.float32) for name in expected})
     return sae
-
-
-def load_sae(path):
-    """Loads an SAE written by `training.sae.save_sae` (an .npz)."""
-    with np.load(path) as arrays:
-        return sae_from_arrays(dict(arrays))
