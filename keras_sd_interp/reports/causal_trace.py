@@ -10,9 +10,10 @@ from keras_sd_interp.lens import components as parts
 from keras_sd_interp.reports.plotting import causal_trace as plots
 
 
-def _json_ready(result):
-    return {key: (value.tolist() if isinstance(value, np.ndarray) else value)
-            for key, value in result.items()}
+def _json_ready(value):
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    return value.tolist() if isinstance(value, np.ndarray) else value
 
 
 def write_causal_trace(result, output_dir, token_labels=None, num_text_layers=None,
