@@ -18,6 +18,7 @@ flags.DEFINE_list("cases", ["a sneaker and a bag:sneaker", "a dress and a sandal
                             "a bag and a coat:bag"], "prompt:subject pairs.")
 flags.DEFINE_list("seeds", ["0", "1", "2", "3"], "Initial-latent seeds.")
 flags.DEFINE_integer("num_steps", 10, "DDIM steps.")
+flags.DEFINE_integer("chunk_size", 36, "Restorations per batched generation.")
 flags.DEFINE_enum("parts", "both", ["unet", "text", "both"], "Which components to trace.")
 flags.DEFINE_string("out", "figures/causal_trace/scorer_agreement.json", "Where to write.")
 FLAGS = flags.FLAGS
@@ -51,7 +52,7 @@ def main(argv):
     scorers = {"judge": scoring.JudgeScorer(load_judge()), "clip": scoring.tiny_clip_scorer()}
     start = time.perf_counter()
     result = ct.causal_trace(pipe, scorers, cases, components, [int(s) for s in FLAGS.seeds],
-                             num_steps=FLAGS.num_steps)
+                             num_steps=FLAGS.num_steps, chunk_size=FLAGS.chunk_size)
     seconds = time.perf_counter() - start
     judge, clip = (np.asarray(result["by_scorer"][k]["effect"]) for k in ("judge", "clip"))
     parts = {"all": range(len(components)),

@@ -80,7 +80,7 @@ def main(argv):
             print(f"rank stability of {part} components (Spearman, seeds {stability['seeds_a']} "
                   f"vs {stability['seeds_b']}): {stability[part]['spearman']:.3f} "
                   f"(p={stability[part]['p_value']:.2g})")
-    labels = ct.token_labels(pipe, *cases[0], tokens)
+    labels = ct.token_labels(pipe, *cases[0])  # by position
     paths = write_causal_trace(result, FLAGS.output_dir, labels,
                                pipe.text_encoder.num_text_layers, stability)
     order = np.argsort(-np.asarray(result["effect"]))

@@ -34,6 +34,10 @@ SMALL_RANDOM = TinyCLIPConfig(embed_dim=32, image_resolution=32, vision_layers=1
                               vision_width=64, vision_patch_size=16, context_length=77,
                               vocab_size=49408, transformer_width=32, transformer_heads=2,
                               transformer_layers=1)
+# clip-vit-base-patch32's sizes (keras-cv's preset config), for timings with random weights.
+VIT_B32 = TinyCLIPConfig(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768,
+                         vision_patch_size=32, context_length=77, vocab_size=49408,
+                         transformer_width=512, transformer_heads=8, transformer_layers=12)
 
 
 @contextlib.contextmanager
