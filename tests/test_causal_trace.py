@@ -6,7 +6,8 @@ import pytest
 from keras_sd_interp.attribution import causal_trace as ct
 from keras_sd_interp.lens import components as parts
 from keras_sd_interp.models import load_pipeline
-from keras_sd_interp.scoring import subject_spec
+from keras_sd_interp.judge import load_judge
+from keras_sd_interp.scoring import JudgeScorer, subject_spec, tiny_clip_scorer
 
 PROMPT, SUBJECT = "a sneaker and a bag", "sneaker"
 STEPS = 3
@@ -66,8 +67,13 @@ def test_restoring_none_is_the_corrupted_run_and_all_is_the_clean_run(pipe, runs
         corrupted = pipe.sampler.generate(PROMPT, num_steps=STEPS, diffusion_noise=runs["noise"],
                                           unconditional_guidance_scale=5.0).uint8()
     assert np.abs(corrupted.astype(int) - runs["clean_image"]).max() > 0  # the noise matters
-    np.testing.assert_array_equal(restore(pipe, runs, [[]]), corrupted)
-    np.testing.assert_array_equal(restore(pipe, runs, [runs["components"]]), runs["clean_image"])
+    none, every = restore(pipe, runs, [[]]), restore(pipe, runs, [runs["components"]])
+    np.testing.assert_array_equal(none, corrupted)
+    np.testing.assert_array_equal(every, runs["clean_image"])
+    for scorer in (tiny_clip_scorer(), JudgeScorer(load_judge())):  # so the scores are too
+        assert scorer(every, PROMPT)[0] == scorer(runs["clean_image"], PROMPT)[0]
+        assert scorer(none, PROMPT)[0] == scorer(corrupted, PROMPT)[0]
+        assert scorer(every, PROMPT)[0] != scorer(none, PROMPT)[0]
 
 
 def assert_close_images(a, b):
@@ -85,16 +91,21 @@ def test_batched_restorations_equal_one_generation_each(pipe, runs):
     assert_close_images(batched[2], restore(pipe, runs, [["res_block_5"]])[0])
 
 
-def test_causal_trace_scores_are_restored_minus_corrupted(pipe):
-    from keras_sd_interp.judge import load_judge
-
+def test_causal_trace_scores_are_restored_minus_corrupted_by_each_scorer(pipe):
     components = ["spatial_transformer_3.attn2", "text.layer_0.attn.out@2", "res_block_0"]
-    result = ct.causal_trace(pipe, load_judge(), [(PROMPT, SUBJECT)], components, seeds=[0, 1],
+    scorers = {"judge": JudgeScorer(load_judge()), "clip": tiny_clip_scorer()}
+    result = ct.causal_trace(pipe, scorers, [(PROMPT, SUBJECT)], components, seeds=[0, 1],
                              num_steps=2, chunk_size=2, progress=False)
     assert result["restored"].shape == (1, 2, 3) and result["clean"].shape == (1, 2)
-    np.testing.assert_allclose(
-        result["effect"], (result["restored"] - result["corrupted"][..., None]).mean((0, 1)))
-    assert np.all((result["restored"] >= 0) & (result["restored"] <= 1))
+    assert result["subject_tokens"] == [[2]]
+    for name, part in result["by_scorer"].items():
+        np.testing.assert_allclose(
+            part["effect"], (part["restored"] - part["corrupted"][..., None]).mean((0, 1)))
+    np.testing.assert_array_equal(result["effect"], result["by_scorer"]["judge"]["effect"])
+    judge, clip = result["by_scorer"]["judge"], result["by_scorer"]["clip"]
+    assert np.all((judge["restored"] >= 0) & (judge["restored"] <= 1))
+    assert np.all(np.abs(clip["restored"]) <= 1) and not np.allclose(clip["restored"],
+                                                                     judge["restored"])
     assert result["embedding_std"] > 0
 
 
@@ -115,3 +126,39 @@ def test_bad_input_names_what_is_valid(pipe):
                         ["res_block_0"], noise_scale=0)
     with pytest.raises(ValueError, match="unknown U-Net component kinds"):
         parts.unet_components(pipe, kinds=("conv",))
+    with pytest.raises(ValueError, match=r"'a boot' is not in the prompt.*'sneaker'"):
+        ct.subject_tokens(pipe, [(PROMPT, "a boot")])
+    with pytest.raises(ValueError, match=r"different token positions \('sneaker' at tokens \[2\]"):
+        ct.subject_tokens(pipe, [(PROMPT, "sneaker"), ("a bag and a coat", "coat")], True)
+    with pytest.raises(ValueError, match=r"'\*\.attn3' matches none of the 70 components"):
+        ct.select_components(parts.unet_components(pipe), ["*.attn3"])
+    assert ct.select_components(parts.unet_components(pipe), ["*_3.attn2"]) == [
+        "spatial_transformer_3.attn2"]
+
+
+def test_script_stops_on_a_word_outside_the_vocabulary_before_any_model(monkeypatch):
+    """--scorer=clip on tiny passes the flag checks with 'a cat and a bag'; the tokenizer then
+    refuses 'cat', naming the vocabulary, before the U-Net is built."""
+    import importlib.util
+    import pathlib
+
+    from absl import flags
+
+    from keras_sd_interp.lens import components
+
+    monkeypatch.setattr(components, "unet_components",
+                        lambda pipe: pytest.fail("the U-Net was reached"))
+    path = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "causal_trace.py"
+    before = set(flags.FLAGS)
+    spec = importlib.util.spec_from_file_location("script_causal_trace", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        flags.FLAGS(["causal_trace", "--scorer=clip", "--prompt=a cat and a bag",
+                     "--subject=cat", "--parts=unet"])
+        with pytest.raises(ValueError, match=r"unknown words \['cat'\].*the tiny model knows"):
+            module.main([])
+    finally:
+        flags.FLAGS.unparse_flags()
+        for name in set(flags.FLAGS) - before:
+            delattr(flags.FLAGS, name)

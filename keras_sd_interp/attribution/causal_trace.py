@@ -8,16 +8,21 @@ Three kinds of run share the initial latent of one seed:
   chosen steps). K restorations run as ONE generation of K copies (same latent, same corrupted
   context), copy k patched at component k only (`lens.patch(clean, batch=[k])`).
 
-Indirect effect of a component = score(restored) - score(corrupted), where the score is the judge's
-probability of the subject's class in the subject's cell, averaged over prompts and seeds.
+Indirect effect of a component = score(restored) - score(corrupted), where the score is a
+scorer's `score(images, texts)` of each image against its prompt (`scoring`: CLIP-Score as Basu et
+al., or the judge on tiny), averaged over prompts and seeds. Several scorers score the same images
+(a dict of them): the result holds each one's effects.
 
     from keras_sd_interp.attribution import causal_trace as ct
-    result = ct.causal_trace(pipe, judge, [("a sneaker and a bag", "sneaker")], seeds=[0, 1])
+    scorer = scoring.sd14_clip_scorer(pipe.tokenizer)             # or JudgeScorer(judge) on tiny
+    result = ct.causal_trace(pipe, scorer, [("a photo of a bottle in a room", "bottle")],
+                             unet_components(pipe), seeds=[0, 1])
     result["effect"]        # (components,) in network order, result["components"] their names
 
-Components are strings (`lens.components`): U-Net sites (`res_block_3`,
-`spatial_transformer_2.attn2`, ...) or text-encoder sites at one token (`text.layer_0.attn.out@2`,
-`text.layer_1.mlp.out@2`). Scores come from `scoring` (the judge on tiny).
+The subject is any word or phrase of the prompt, located by the pipeline's own tokenizer
+(`lens.tokens.concept_span`); every sub-token of every occurrence is corrupted. Components are
+strings (`lens.components`): U-Net sites (`res_block_3`, `spatial_transformer_2.attn2`, ...) or
+text-encoder sites at one token (`text.layer_0.attn.out@2`, `text.layer_1.mlp.out@2`).
 """
 
 import numpy as np
@@ -26,7 +31,8 @@ from tqdm import tqdm
 from keras_sd_interp import lens
 from keras_sd_interp.lens.components import split_component
 from keras_sd_interp.lens.names import text_layer_site
-from keras_sd_interp.scoring.judge import judge_scorer, subject_spec
+from keras_sd_interp.lens.tokens import Tokens
+from keras_sd_interp.scoring.judge import JudgeScorer
 
 # -- the corrupted and restored runs --------------------------------------------------------
 def embedding_std(pipe, prompts):
@@ -94,27 +100,76 @@ def restored_images(pipe, prompt, noise, clean, corruption, restore, num_steps, 
     return gen.uint8()
 
 
+def text_tokens(pipe, prompts, which="prompt"):
+    """Token positions whose text components are traced: "all" (the padded row) or "prompt"
+    (the start token through the first end token of the longest prompt)."""
+    tokens = Tokens(pipe)
+    if which == "all":
+        return list(range(tokens.length))
+    if which != "prompt":
+        raise ValueError(f"which={which!r}: use 'prompt' or 'all'")
+    return list(range(min(tokens.length, max(tokens.prompt_length(p) for p in prompts))))
+
+
+def select_components(components, patterns):
+    """The components matching any of `patterns` (names or globs: "*.attn2", "text.*@5"), in
+    network order; all of them for no pattern. ValueError naming a pattern that matches none."""
+    import fnmatch
+
+    if not patterns:
+        return list(components)
+    for pattern in patterns:
+        if not fnmatch.filter(components, pattern):
+            raise ValueError(f"component {pattern!r} matches none of the {len(components)} "
+                             f"components, e.g. {components[:3]} ... {components[-2:]}")
+    return [c for c in components if any(fnmatch.fnmatchcase(c, p) for p in patterns)]
+
+
+def as_scorers(scorer):
+    """A scorer, a keras judge model (-> JudgeScorer) or a dict of them -> {name: scorer}."""
+    import keras
+
+    scorers = scorer if isinstance(scorer, dict) else {"score": scorer}
+    if not scorers:
+        raise ValueError("no scorer: give a score(images, texts) function or a dict of them")
+    return {name: JudgeScorer(s) if isinstance(s, keras.Model) else s
+            for name, s in scorers.items()}
+
+
+def subject_tokens(pipe, cases, same_positions=False):
+    """Token positions of each case's subject span (lens.tokens: every sub-token of every
+    occurrence), from the tokenizer alone (no model is built). ValueError for a subject not in
+    its prompt, and, with `same_positions` (text components traced: the text map averages the
+    cases token by token), for spans at different positions."""
+    tokens = Tokens(pipe)
+    positions = [tokens.span(prompt, subject).positions for prompt, subject in cases]
+    if same_positions and len({tuple(p) for p in positions}) > 1:
+        where = ", ".join(f"{s!r} at tokens {p} of {c!r}" for (c, s), p in zip(cases, positions))
+        raise ValueError(f"the subjects stand at different token positions ({where}): keep the "
+                         "subject at the same position in every case when tracing text components")
+    return positions
+
+
 def causal_trace(pipe, scorer, cases, components, seeds=(0,), noise_scale=3.0, num_steps=25,
                  guidance=5.0, steps=None, chunk_size=36, progress=True):
     """Indirect effect of every component, averaged over cases and seeds.
 
     Args:
-        pipe: pipeline; scorer: `judge_scorer(judge)` or any (images, spec) -> (n,) function
-            (a keras judge model is wrapped with `judge_scorer`).
-        cases: list of (prompt, subject word).
+        pipe: pipeline (tiny or sd14).
+        scorer: a `score(images, texts) -> (n,)` scorer (`scoring`), a keras judge model, or a
+            dict {name: scorer}: every scorer scores the same images against the case's prompt.
+        cases: list of (prompt, subject phrase); the subject's tokens are corrupted.
         components: U-Net and/or text component names (`unet_components`, `text_components`).
         seeds: initial-latent seeds; each (case, seed) is one clean / corrupted / restored set.
         noise_scale: corruption std as a multiple of the embeddings' std (ROME uses 3).
         steps: steps at which components are restored (None: every step).
         chunk_size: restorations per batched generation (bounds memory: K copies of the run).
 
-    Returns dict: components, effect (C,) mean indirect effect, clean / corrupted (cases, seeds)
-    scores, restored (cases, seeds, C), embedding_std, and the settings.
+    Returns dict: components, effect (C,) mean indirect effect, effects (cases, seeds, C),
+    clean / corrupted (cases, seeds) scores, restored (cases, seeds, C) of the first scorer;
+    by_scorer {name: the same five for each scorer}; subject_tokens, embedding_std, settings.
     """
-    import keras
-
-    if isinstance(scorer, keras.Model):
-        scorer = judge_scorer(scorer)
+    scorers = as_scorers(scorer)
     if noise_scale <= 0:
         raise ValueError(f"noise_scale={noise_scale}: use a positive multiple of the std")
     if not cases:
@@ -122,41 +177,48 @@ def causal_trace(pipe, scorer, cases, components, seeds=(0,), noise_scale=3.0, n
     if chunk_size < 1:
         raise ValueError(f"chunk_size={chunk_size}: use an integer >= 1")
     components = list(components)
-    specs = [subject_spec(pipe, prompt, subject) for prompt, subject in cases]
+    positions = subject_tokens(pipe, cases, any(c.startswith("text.") for c in components))
     std = embedding_std(pipe, [prompt for prompt, _ in cases])
     corruption = Corruption()
     shape = (1,) + tuple(pipe.text_encoder.output.shape[1:])
-    clean_scores = np.zeros((len(cases), len(seeds)))
-    corrupted_scores = np.zeros_like(clean_scores)
-    restored = np.zeros((len(cases), len(seeds), len(components)))
+    scores = {name: {"clean": np.zeros((len(cases), len(seeds))),
+                     "corrupted": np.zeros((len(cases), len(seeds))),
+                     "restored": np.zeros((len(cases), len(seeds), len(components)))}
+              for name in scorers}
+
+    def score(key, c, s, images, prompt, where=()):
+        for name, scorer_fn in scorers.items():
+            scores[name][key][(c, s) + where] = scorer_fn(images, prompt)
+
     chunks = [components[i:i + chunk_size] for i in range(0, len(components), chunk_size)]
     bar = tqdm(total=len(cases) * len(seeds) * len(chunks), desc="causal trace",
                disable=not progress)
-    for c, ((prompt, _), spec) in enumerate(zip(cases, specs)):
+    for c, ((prompt, _), tokens) in enumerate(zip(cases, positions)):
         for s, seed in enumerate(seeds):
             noise = pipe.sampler.initial_noise(1, seed).numpy()
             clean, clean_image = clean_run(pipe, prompt, noise, components, num_steps, guidance)
-            corruption.set(shape, spec["tokens"], noise_scale * std, seed=10_000 + seed)
+            corruption.set(shape, tokens, noise_scale * std, seed=10_000 + seed)
             corrupted_image = restored_images(pipe, prompt, noise, clean, corruption, [[]],
                                               num_steps, guidance)
-            clean_scores[c, s] = scorer(clean_image, spec)[0]
-            corrupted_scores[c, s] = scorer(corrupted_image, spec)[0]
+            score("clean", c, s, clean_image, prompt)
+            score("corrupted", c, s, corrupted_image, prompt)
             start = 0
             for chunk in chunks:
                 images = restored_images(pipe, prompt, noise, clean, corruption,
                                          [[name] for name in chunk], num_steps, guidance, steps)
-                restored[c, s, start:start + len(chunk)] = scorer(images, spec)
+                score("restored", c, s, images, prompt, (slice(start, start + len(chunk)),))
                 start += len(chunk)
                 bar.update()
     bar.close()
-    effects = restored - corrupted_scores[..., None]
+    for part in scores.values():
+        part["effects"] = part["restored"] - part["corrupted"][..., None]
+        part["effect"] = part["effects"].mean(axis=(0, 1))
+    first = scores[next(iter(scorers))]
     return {
         "components": components,
-        "effect": effects.mean(axis=(0, 1)),
-        "effects": effects,
-        "clean": clean_scores,
-        "corrupted": corrupted_scores,
-        "restored": restored,
+        **{key: first[key] for key in ("effect", "effects", "clean", "corrupted", "restored")},
+        "by_scorer": scores,
+        "subject_tokens": positions,
         "embedding_std": std,
         "cases": [list(case) for case in cases],
         "seeds": [int(s) for s in seeds],
@@ -209,14 +271,16 @@ def seed_split_stability(result, min_seeds=4):
     return stability
 
 
-def token_labels(pipe, prompt, subject):
-    """Labels "position:token" of the prompt's tokens (the subject's shown as "<subject>"), or
-    None when the tokenizer has no word list (SD's BPE)."""
-    vocabulary = getattr(pipe.tokenizer, "vocabulary", None)
-    if vocabulary is None:
-        return None
+def token_labels(pipe, prompt, subject, tokens=None):
+    """Labels "position:token" of the prompt's tokens at `tokens` (default: all), the subject's
+    shown as "<subject>": tiny's words or the BPE pieces (`</w>` dropped)."""
+    tokenizer = pipe.tokenizer
+    vocabulary = getattr(tokenizer, "vocabulary", None)
     ids = np.asarray(pipe.tokens([prompt]))[0]
-    labels = [f"{t}:{vocabulary[int(i)]}" for t, i in enumerate(ids)]
-    for t in subject_spec(pipe, prompt, subject)["tokens"]:
-        labels[t] = f"{t}:<subject>"
-    return labels
+    tokens = range(len(ids)) if tokens is None else tokens
+    if vocabulary is None:  # keras-cv's SimpleTokenizer: id -> BPE piece
+        pieces = getattr(tokenizer, "decoder", {})
+        vocabulary = {i: pieces.get(int(i), str(int(i))).replace("</w>", "") for i in ids}
+    subject_positions = set(Tokens(pipe).span(prompt, subject).positions)
+    return [f"{t}:<subject>" if t in subject_positions else f"{t}:{vocabulary[int(ids[t])]}"
+            for t in tokens]

@@ -240,3 +240,57 @@ def require_out_dir(path):
     if problem:
         raise ValueError(problem)
     return path
+
+
+SCORERS = ("judge", "clip")
+
+
+def define_scorer_flags():
+    """Defines --scorer (auto | judge | clip), --clip_preset, --clip_dir (see `scorer_from_flags`)
+    and checks them with --model (define_model_flags first)."""
+    from keras_sd_interp.models.clip import PRESETS
+
+    flags.DEFINE_enum("scorer", "auto", ("auto",) + SCORERS, "What scores the images against "
+                      "their prompt: judge (the Fashion-MNIST judge, tiny only), clip (CLIP-Score: "
+                      "keras-cv's CLIP for sd14, the tiny CLIP for tiny); auto: judge on tiny, "
+                      "clip on sd14.")
+    flags.DEFINE_enum("clip_preset", "clip-vit-base-patch32", list(PRESETS), "sd14 with "
+                      "--scorer=clip: keras-cv's CLIP preset (fetched through keras-cv's preset "
+                      "path unless --clip_dir).")
+    flags.DEFINE_string("clip_dir", None, "--scorer=clip: a local CLIP folder (sd14: a keras-cv "
+                        "preset folder, config.json + model.weights.h5; tiny: a tiny CLIP bundle, "
+                        "default the shipped one).")
+    check_existing_dir("clip_dir", "CLIP folder")
+
+    def checker(values):
+        if values["scorer"] == "judge" and values["model"] != "tiny":
+            raise flags.ValidationError(f"--scorer=judge reads Fashion-MNIST items: it scores "
+                                        f"--model=tiny only; for --model={values['model']} use "
+                                        "--scorer=clip")
+        return True
+
+    flags.register_multi_flags_validator(["scorer", "model"], checker)
+
+
+def scorer_name(flag_values):
+    """--scorer with auto resolved: "judge" on tiny, "clip" otherwise."""
+    if flag_values.scorer != "auto":
+        return flag_values.scorer
+    return "judge" if flag_values.model == "tiny" else "clip"
+
+
+def scorer_from_flags(flag_values, pipe):
+    """The `score(images, texts) -> (n,)` scorer the flags name, for `pipe` (its tokenizer is
+    CLIP's BPE on sd14). With --random_weights on sd14: a small random keras-cv CLIP."""
+    from keras_sd_interp import scoring
+
+    if scorer_name(flag_values) == "judge":
+        from keras_sd_interp.judge import load_judge
+
+        return scoring.JudgeScorer(load_judge())
+    if flag_values.model == "tiny":
+        if flag_values.clip_dir:
+            return scoring.tiny_clip_scorer(flag_values.clip_dir)
+        return scoring.tiny_clip_scorer()
+    return scoring.sd14_clip_scorer(pipe.tokenizer, flag_values.clip_preset,
+                                    flag_values.clip_dir, flag_values.random_weights)

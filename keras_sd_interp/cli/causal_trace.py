@@ -3,30 +3,82 @@
 from absl import flags
 
 from keras_sd_interp import cli
-from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
 
 
-def parse_cases(cases):
-    """["prompt:subject", ...] -> [(prompt, subject), ...].
+def _words(text):
+    from keras_sd_interp.lens.tokens import prompt_words
+
+    return prompt_words(text)
+
+
+def _find(words, phrase):
+    """Index of the first run of `words` equal to `phrase`, or None."""
+    k = len(phrase)
+    return next((i for i in range(len(words) - k + 1) if k and words[i:i + k] == phrase), None)
+
+
+def check_subject(prompt, subject):
+    """ValueError unless `subject` is a word or a run of consecutive words of `prompt` (case and
+    punctuation ignored); the tokenizer checks the tokens later, before any model is built."""
+    if _find(_words(prompt), _words(subject)) is None:
+        words = _words(prompt)
+        raise ValueError(f"subject {subject!r} is not in the prompt {prompt!r}: give one of its "
+                         f"words {words} or a run of consecutive words")
+
+
+def parse_cases(cases, prompt=None, subject=None):
+    """--prompt and --subject (one case), else --cases ["prompt:subject", ...] ->
+    [(prompt, subject), ...].
 
     Raises ValueError naming the entry: no case, an entry without ':', a subject that is not a
-    class word of its prompt, or subjects at different word positions (the text-encoder map
-    averages the cases token by token)."""
+    word or phrase of its prompt, --prompt without --subject (or the reverse)."""
+    if (prompt is None) != (subject is None):
+        raise ValueError("give --prompt and --subject together (the subject is the word or "
+                         "phrase of the prompt whose tokens are corrupted)")
+    if prompt is not None:
+        check_subject(prompt, subject)
+        return [(prompt, subject)]
     if not cases:
         raise ValueError("no case: give prompt:subject pairs, e.g. 'a sneaker and a bag:sneaker'")
     parsed = []
     for case in cases:
-        prompt, _, subject = case.rpartition(":")
-        if not prompt or subject not in CLASS_NAMES or subject not in prompt.split():
-            raise ValueError(f"entry {case!r}: write 'prompt:subject' with the subject a word of "
-                             f"the prompt and one of {list(CLASS_NAMES)}")
-        parsed.append((prompt, subject))
-    positions = {prompt.split().index(subject) for prompt, subject in parsed}
-    if len(positions) > 1:
-        where = ", ".join(f"{s!r} is word {p.split().index(s)} of {p!r}" for p, s in parsed)
-        raise ValueError(f"the subjects stand at different positions ({where}): keep the "
-                         "subject at the same word position in every case")
+        text, _, phrase = case.rpartition(":")
+        if not text or not phrase:
+            raise ValueError(f"entry {case!r}: write 'prompt:subject', the subject a word or "
+                             "phrase of the prompt")
+        try:
+            check_subject(text, phrase)
+        except ValueError as error:
+            raise ValueError(f"entry {case!r}: {error}") from None
+        parsed.append((text, phrase))
     return parsed
+
+
+def cases_from_flags(flag_values):
+    return parse_cases(flag_values.cases, flag_values.prompt, flag_values.subject)
+
+
+def positions_problem(cases):
+    """None when every subject stands at the same word position of its prompt (needed when text
+    components are traced: the text map averages the cases token by token), else why not."""
+    positions = [_find(_words(prompt), _words(subject)) for prompt, subject in cases]
+    if len(set(positions)) < 2:
+        return None
+    where = ", ".join(f"{s!r} is word {p} of {c!r}" for (c, s), p in zip(cases, positions))
+    return (f"the subjects stand at different positions ({where}): keep the subject at the same "
+            "word position in every case (or trace --parts=unet)")
+
+
+def judge_problem(cases):
+    """None when the judge can read every case's prompt (a tiny caption), else why not."""
+    from keras_sd_interp.scoring.judge import caption_items
+
+    for prompt, _ in cases:
+        try:
+            caption_items(prompt)
+        except ValueError as error:
+            return f"--scorer=judge: {error}"
+    return None
 
 
 def parse_step_range(value, num_steps):
@@ -45,14 +97,22 @@ def parse_step_range(value, num_steps):
 def register_checks(flag_values=flags.FLAGS):
     """Validators for every flag of scripts/causal_trace.py."""
 
-    def cases_problem(values):
+    def cases_checker(values):
         try:
-            parse_cases(values)
+            cases = parse_cases(values["cases"], values["prompt"], values["subject"])
         except ValueError as error:
-            return str(error)
-        return None
+            raise flags.ValidationError(str(error)) from None
+        judged = values["scorer"] == "judge" or (values["scorer"] == "auto"
+                                                 and values["model"] == "tiny")
+        problem = judge_problem(cases) if judged else None
+        if problem is None and values["parts"] != "unet":
+            problem = positions_problem(cases)
+        if problem:
+            raise flags.ValidationError(problem)
+        return True
 
-    cli._check("cases", cases_problem, flag_values)
+    flags.register_multi_flags_validator(["cases", "prompt", "subject", "scorer", "model", "parts"],
+                                         cases_checker, flag_values=flag_values)
     cli.check_int_list("seeds", 0, flag_values=flag_values)
     cli._check("seeds", lambda values: None if values else
                "no seed: give initial-latent seeds, e.g. 0,1,2,3", flag_values)

@@ -10,15 +10,17 @@ from keras_sd_interp.lens import components as parts
 from keras_sd_interp.reports.plotting import causal_trace as plots
 
 
-def _json_ready(result):
-    return {key: (value.tolist() if isinstance(value, np.ndarray) else value)
-            for key, value in result.items()}
+def _json_ready(value):
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    return value.tolist() if isinstance(value, np.ndarray) else value
 
 
 def write_causal_trace(result, output_dir, token_labels=None, num_text_layers=None,
                        stability=None):
     """Writes causal_trace.json (result + component table + stability), unet_effect.png (when U-Net
-    components were traced) and text_effect.png (when text components were). Returns the paths."""
+    components were traced) and text_effect.png (when text components were; `token_labels`
+    indexed by token position, e.g. `causal_trace.token_labels`). Returns the paths."""
     os.makedirs(output_dir, exist_ok=True)
     paths = {}
     components, effect = result["components"], np.asarray(result["effect"])
@@ -41,7 +43,8 @@ def write_causal_trace(result, output_dir, token_labels=None, num_text_layers=No
     text = [c for c in components if c.startswith("text.")]
     if text and num_text_layers:
         tokens = sorted({parts.split_component(c)[1] for c in text})
-        labels = token_labels or [str(t) for t in tokens]
+        labels = ([token_labels[t] for t in tokens] if token_labels
+                  else [str(t) for t in tokens])
         maps = [ct.text_effect_map(result, num_text_layers, tokens, kind) for kind in parts.TEXT_KINDS]
         figure = plots.text_map_figure(maps, labels, ["self-attention (attn.out)", "MLP (mlp.out)"],
                                        title="text encoder indirect effect: " + title)
