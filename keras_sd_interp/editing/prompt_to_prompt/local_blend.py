@@ -10,6 +10,10 @@ After the step, per image: the chosen words' tokens summed, 3x3 max-pooled, upsa
 to the latent, divided by its maximum and thresholded; OR-ed with the source's mask. From step
 int(start_blend * num_steps) on, the latent outside the mask is the source's.
 (Theirs at 512 px reads only the 16x16 layers: `factors=(4,)`.)
+
+`positions` (one list of token positions per prompt) replaces `words` for a model whose item
+is carried by other tokens than its word: on tiny the right item's map is the last padding
+token's (position 7; docs/daam.md), the item word's own map is nearly flat.
 """
 
 import dataclasses
@@ -34,6 +38,7 @@ class LocalBlend:
     threshold: float = 0.3
     start_blend: float = 0.2
     factors: tuple = (2, 4)
+    positions: tuple = None
 
     def prompt_words(self, num_prompts):
         words = list(self.words)
@@ -44,9 +49,16 @@ class LocalBlend:
         return [[entry] if isinstance(entry, str) else list(entry) for entry in words]
 
     def check(self, prompts):
-        for prompt, words in zip(prompts, self.prompt_words(len(prompts))):
-            for word in words:
-                check_word_in(prompt, word, "LocalBlend")
+        if self.positions is not None:
+            if len(self.positions) != len(prompts) or not all(
+                    entry and all(isinstance(p, int) and p >= 1 for p in entry)
+                    for entry in self.positions):
+                raise ValueError(f"LocalBlend positions={self.positions!r}: give one non-empty "
+                                 f"list of token positions (>= 1) per prompt ({len(prompts)})")
+        else:
+            for prompt, words in zip(prompts, self.prompt_words(len(prompts))):
+                for word in words:
+                    check_word_in(prompt, word, "LocalBlend")
         if not isinstance(self.threshold, numbers.Real) or not math.isfinite(self.threshold):
             raise ValueError(f"LocalBlend threshold={self.threshold!r}: give a finite number "
                              "(0.3 as theirs; masks are normalised to a maximum of 1)")
@@ -59,6 +71,13 @@ class LocalBlend:
     def word_weights(self, tokens, prompts):
         """(P, L) float32: 1 at the tokens of each prompt's chosen words."""
         weights = np.zeros((len(prompts), tokens.length), np.float32)
+        if self.positions is not None:
+            for p, entry in enumerate(self.positions):
+                if max(entry) >= tokens.length:
+                    raise ValueError(f"LocalBlend positions {entry}: this model's tokens are "
+                                     f"0..{tokens.length - 1}")
+                weights[p, list(entry)] = 1.0
+            return weights
         for p, (prompt, words) in enumerate(zip(prompts, self.prompt_words(len(prompts)))):
             for word in words:
                 weights[p, word_positions(tokens, prompt, word)] = 1.0

@@ -14,15 +14,21 @@ edit functions are made once per `PromptToPrompt`, so a second `generate` reuses
 compiled step.
 """
 
+import copy
 import dataclasses
 
 import numpy as np
 import tensorflow as tf
 
 from keras_sd_interp import lens
+from keras_sd_interp.models.sampler import check_num_steps
 from keras_sd_interp.attribution.daam.tokens import Tokens
+from keras_sd_interp.editing.prompt_to_prompt.controllers import Refine, Replace, Reweight
 from keras_sd_interp.editing.prompt_to_prompt.local_blend import BlendState
+from keras_sd_interp.editing.prompt_to_prompt.seq_aligner import (refinement_mappers,
+                                                                  replacement_mappers)
 from keras_sd_interp.editing.prompt_to_prompt.steps import cross_alpha, self_window
+from keras_sd_interp.editing.prompt_to_prompt.words import sequence
 
 SELF_FRACTION = 16  # self-attention injected where query positions <= latent pixels / 16
 
@@ -58,7 +64,6 @@ def check_request(source, edits, controller, local_blend=None, num_steps=50):
 
     Returns the edits as a list. Raises ValueError naming the bad value."""
     from keras_sd_interp.editing.prompt_to_prompt.controllers import Controller
-    from keras_sd_interp.models.sampler import check_num_steps
 
     if not isinstance(source, str) or not source:
         raise ValueError(f"source={source!r}: give a non-empty prompt")
@@ -99,8 +104,10 @@ class PromptToPrompt:
         self.prompts = [source] + self.edits
         self.num_steps, self.num_images = num_steps, int(images_per_prompt)
         self.tokens = Tokens(pipe)
+        self.local_blend = local_blend
         cross_map = controller.cross_map(self.tokens, source, self.edits)
         alpha = cross_alpha(self.tokens, self.edits, controller.cross_replace_steps, num_steps)
+        self.plan = self._plan(self.prompts, alpha)
         self.window = self_window(controller.self_replace_steps, num_steps)
         shapes = lens.list_sites(pipe)
         self.latent_hw = tuple(shapes["sampler.x_t"][:2])
@@ -114,6 +121,41 @@ class PromptToPrompt:
                     self.lens_edits[name] = self._self_edit()
         if self.blend is not None:
             self.lens_edits["sampler.x_next"] = self.blend.blend_latent
+
+    def _plan(self, prompts, alpha):
+        """What the compiled edits depend on: token maps, step tables, blend weights."""
+        tokens, source, edits = self.tokens, prompts[0], prompts[1:]
+        arrays = [alpha, np.array(sequence(tokens, source))]
+        if isinstance(self.controller, (Replace, Refine)) or \
+                getattr(self.controller, "base", None) is not None:
+            base = self.controller if isinstance(self.controller, (Replace, Refine)) \
+                else self.controller.base
+            arrays += list(replacement_mappers(tokens, source, edits) if isinstance(base, Replace)
+                           else refinement_mappers(tokens, source, edits))
+        if isinstance(self.controller, Reweight):
+            arrays.append(self.controller.equalizer(tokens, edits))
+        if self.local_blend is not None:
+            arrays.append(self.local_blend.word_weights(tokens, prompts))
+        return arrays
+
+    def for_prompts(self, source, edits):
+        """The same editor for other prompts of the same token structure (same maps, tables
+        and blend positions: e.g. other items in tiny's "a X and a Y"), sharing the compiled
+        step. Raises ValueError when the structure differs (make a new PromptToPrompt)."""
+        edits = check_request(source, edits, self.controller, self.local_blend, self.num_steps)
+        if len(edits) != len(self.edits):
+            raise ValueError(f"{len(edits)} edited prompts; this editor was made for "
+                             f"{len(self.edits)}")
+        alpha = cross_alpha(self.tokens, edits, self.controller.cross_replace_steps,
+                            self.num_steps)
+        plan = self._plan([source] + edits, alpha)
+        if any(a.shape != b.shape or not np.array_equal(a, b)
+               for a, b in zip(plan[:1] + plan[2:], self.plan[:1] + self.plan[2:])):
+            raise ValueError(f"{[source] + edits} do not share the token maps of "
+                             f"{self.prompts}: make a new PromptToPrompt")
+        other = copy.copy(self)
+        other.source, other.edits, other.prompts = source, edits, [source] + edits
+        return other
 
     def _blend_state(self, local_blend, shapes):
         wanted = {self.latent_hw[0] * self.latent_hw[1] // f ** 2 for f in local_blend.factors}
