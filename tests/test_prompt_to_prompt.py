@@ -180,3 +180,34 @@ def test_sd14_random_weights_runs_the_controllers():
     np.testing.assert_array_equal(result.edits[1], result.source)
     assert editor.blend.grid == (4, 4)
     assert len([n for n in editor.lens_edits if n.endswith("attn1.probs")]) == 1 + 1 + 2
+
+
+def test_script_flags_become_one_checked_request():
+    from types import SimpleNamespace
+
+    from keras_sd_interp.cli import prompt_to_prompt as request_flags
+
+    assert request_flags.parse_bounds("0.2:0.9", "x") == (0.2, 0.9)
+    assert request_flags.parse_bounds("default_=0.8,bag=0.2:0.5", "x") == \
+        {"default_": 0.8, "bag": (0.2, 0.5)}
+    values = dict(source=SOURCE, edits=EDITS, controller="replace", cross_replace_steps="0.8",
+                  self_replace_steps="0:0.4", reweight_words=[], reweight_values=[],
+                  reweight_base="none", blend_words="boot;bag;sneaker", threshold=0.3,
+                  start_blend=0.2, num_steps=25)
+    source, edits, controller, blend = request_flags.request(SimpleNamespace(**values))
+    assert controller == p2p.Replace(0.8, (0.0, 0.4)) and blend.words[2] == ["sneaker"]
+    with pytest.raises(ValueError, match="start:end pair"):
+        request_flags.request(SimpleNamespace(**dict(values, cross_replace_steps="most")))
+    with pytest.raises(ValueError, match="one non-empty list of token positions"):
+        p2p.check_request(SOURCE, EDITS[:1], p2p.Replace(), p2p.LocalBlend(positions=[[7]]))
+
+
+def test_for_prompts_shares_the_editor_only_for_the_same_structure(pipe):
+    editor = p2p.PromptToPrompt(pipe, SOURCE, EDITS[:1], p2p.Replace(0.8, 0.4), num_steps=STEPS)
+    other = editor.for_prompts("a dress and a coat", ["a dress and a bag"])
+    assert other.prompts == ["a dress and a coat", "a dress and a bag"]
+    assert other.lens_edits is editor.lens_edits and editor.prompts[0] == SOURCE
+    by_word = p2p.PromptToPrompt(pipe, SOURCE, EDITS[:1], p2p.Replace({"bag": 0.3}),
+                                 num_steps=STEPS)
+    with pytest.raises(ValueError, match="do not share the token maps"):
+        by_word.for_prompts("a dress and a coat", ["a bag and a dress"])  # "bag" moved

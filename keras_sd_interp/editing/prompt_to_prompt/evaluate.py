@@ -94,7 +94,7 @@ def replace_eval(pipe, judge, cases, seeds, controller, num_steps=25, guidance=5
             if name not in editors:
                 editors[name] = PromptToPrompt(pipe, source, edits, controller, local_blend,
                                                num_steps, images_per_prompt=len(seeds))
-            result = editors[name].for_prompts(source, edits).generate(
+            result = editors[name].for_prompts(source, edits, local_blend).generate(
                 diffusion_noise=noise, guidance=guidance)
             runs[name] = result.edits
             _merge(store, name, cell_scores(judge, result.source, result.edits, targets))

@@ -107,7 +107,7 @@ class PromptToPrompt:
         self.local_blend = local_blend
         cross_map = controller.cross_map(self.tokens, source, self.edits)
         alpha = cross_alpha(self.tokens, self.edits, controller.cross_replace_steps, num_steps)
-        self.plan = self._plan(self.prompts, alpha)
+        self.plan = self._plan(self.prompts, alpha, local_blend)
         self.window = self_window(controller.self_replace_steps, num_steps)
         shapes = lens.list_sites(pipe)
         self.latent_hw = tuple(shapes["sampler.x_t"][:2])
@@ -122,7 +122,7 @@ class PromptToPrompt:
         if self.blend is not None:
             self.lens_edits["sampler.x_next"] = self.blend.blend_latent
 
-    def _plan(self, prompts, alpha):
+    def _plan(self, prompts, alpha, local_blend):
         """What the compiled edits depend on: token maps, step tables, blend weights."""
         tokens, source, edits = self.tokens, prompts[0], prompts[1:]
         arrays = [alpha, np.array(sequence(tokens, source))]
@@ -134,27 +134,32 @@ class PromptToPrompt:
                            else refinement_mappers(tokens, source, edits))
         if isinstance(self.controller, Reweight):
             arrays.append(self.controller.equalizer(tokens, edits))
-        if self.local_blend is not None:
-            arrays.append(self.local_blend.word_weights(tokens, prompts))
+        if local_blend is not None:
+            arrays.append(local_blend.word_weights(tokens, prompts))
         return arrays
 
-    def for_prompts(self, source, edits):
+    def for_prompts(self, source, edits, local_blend=None):
         """The same editor for other prompts of the same token structure (same maps, tables
         and blend positions: e.g. other items in tiny's "a X and a Y"), sharing the compiled
-        step. Raises ValueError when the structure differs (make a new PromptToPrompt)."""
-        edits = check_request(source, edits, self.controller, self.local_blend, self.num_steps)
+        step; `local_blend`: the blend for the new prompts (default: this editor's). Raises
+        ValueError when the structure differs (make a new PromptToPrompt)."""
+        local_blend = local_blend or self.local_blend
+        if (local_blend is None) != (self.local_blend is None):
+            raise ValueError("for_prompts: a blend only for an editor made with one")
+        edits = check_request(source, edits, self.controller, local_blend, self.num_steps)
         if len(edits) != len(self.edits):
             raise ValueError(f"{len(edits)} edited prompts; this editor was made for "
                              f"{len(self.edits)}")
         alpha = cross_alpha(self.tokens, edits, self.controller.cross_replace_steps,
                             self.num_steps)
-        plan = self._plan([source] + edits, alpha)
+        plan = self._plan([source] + edits, alpha, local_blend)
         if any(a.shape != b.shape or not np.array_equal(a, b)
                for a, b in zip(plan[:1] + plan[2:], self.plan[:1] + self.plan[2:])):
             raise ValueError(f"{[source] + edits} do not share the token maps of "
                              f"{self.prompts}: make a new PromptToPrompt")
         other = copy.copy(self)
         other.source, other.edits, other.prompts = source, edits, [source] + edits
+        other.local_blend = local_blend
         return other
 
     def _blend_state(self, local_blend, shapes):
