@@ -177,7 +177,8 @@ def test_sd14_random_weights_runs_the_controllers():
                                 num_steps=3)
     result = editor.generate(seed=0, guidance=7.5)
     assert result.images.shape == (3, 1, 64, 64, 3)
-    np.testing.assert_array_equal(result.edits[1], result.source)
+    # not bit for bit here: the full-size kernels block batch rows by position (3e-5 measured)
+    np.testing.assert_allclose(result.edits[1], result.source, atol=1e-4)
     assert editor.blend.grid == (4, 4)
     assert len([n for n in editor.lens_edits if n.endswith("attn1.probs")]) == 1 + 1 + 2
 
