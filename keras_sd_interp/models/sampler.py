@@ -17,7 +17,8 @@ in the same order), so with nothing hooked its images equal keras-cv's; but
     result.images  # (2, 32, 64, 1) float32 in [-1, 1] (decoder output, not clipped)
 
 Sites of the sampler itself (one per step, whole batch, no half): `sampler.x_t` (the latent
-entering the step), `sampler.eps` (the guided noise estimate), `sampler.x0` (predicted x0).
+entering the step), `sampler.eps` (the guided noise estimate), `sampler.x0` (predicted x0),
+`sampler.x_next` (the latent leaving the step: prompt-to-prompt's local blend edits it).
 """
 
 import dataclasses
@@ -33,7 +34,7 @@ from keras_sd_interp.models.layers import timestep_embedding
 
 NUM_TRAIN_TIMESTEPS = 1000
 HALVES = ("uncond", "cond")
-SAMPLER_SITES = ("sampler.x_t", "sampler.eps", "sampler.x0")
+SAMPLER_SITES = ("sampler.x_t", "sampler.eps", "sampler.x0", "sampler.x_next")
 
 
 def ddim_timesteps(num_steps):
@@ -164,7 +165,8 @@ class Sampler:
         eps = hook_points.site("sampler.eps", eps_uncond + guidance * (eps_cond - eps_uncond))
         sqrt_a_t, sqrt_one_minus_a_t, sqrt_a_prev, sqrt_one_minus_a_prev = tf.unstack(coefficients)
         pred_x0 = hook_points.site("sampler.x0", (latent - sqrt_one_minus_a_t * eps) / sqrt_a_t)
-        return eps * sqrt_one_minus_a_prev + sqrt_a_prev * pred_x0
+        next_latent = eps * sqrt_one_minus_a_prev + sqrt_a_prev * pred_x0
+        return hook_points.site("sampler.x_next", next_latent)
 
     # -- generation -----------------------------------------------------------------------
     def initial_noise(self, n, seed=None):

@@ -1,0 +1,58 @@
+"""scripts/prompt_to_prompt.py's flags as a request, checked before any model is built."""
+
+from keras_sd_interp.editing import prompt_to_prompt as p2p
+
+
+def parse_bounds(text, what):
+    """ "0.8" -> 0.8; "0.2:0.9" -> (0.2, 0.9); "default_=0.8,bag=0.2:0.5" -> a dict."""
+    def one(value):
+        parts = value.split(":")
+        try:
+            numbers = [float(p) for p in parts]
+        except ValueError:
+            raise ValueError(f"{what}={text!r}: give a fraction (0.8), a start:end pair "
+                             "(0.2:0.9) or word=fraction entries (default_=0.8,bag=0.2:0.5)")
+        return numbers[0] if len(numbers) == 1 else tuple(numbers)
+
+    if "=" not in text:
+        return one(text)
+    entries = dict(entry.split("=", 1) for entry in text.split(",") if entry)
+    return {word: one(value) for word, value in entries.items()}
+
+
+def controller_of(kind, cross, self_steps, reweight_words=(), reweight_values=(),
+                  reweight_base="none"):
+    """The controller named by the flags (kind: replace | refine | reweight)."""
+    cross = parse_bounds(cross, "cross_replace_steps")
+    self_steps = parse_bounds(self_steps, "self_replace_steps")
+    if kind == "replace":
+        return p2p.Replace(cross, self_steps)
+    if kind == "refine":
+        return p2p.Refine(cross, self_steps)
+    bases = {"none": None, "replace": p2p.Replace(), "refine": p2p.Refine()}
+    try:
+        values = [float(v) for v in reweight_values]
+    except ValueError:
+        raise ValueError(f"reweight_values={list(reweight_values)}: give numbers") from None
+    return p2p.Reweight(cross, self_steps, words=list(reweight_words), values=values,
+                        base=bases[reweight_base])
+
+
+def blend_of(blend_words, threshold, start_blend):
+    """--blend_words as "boot;bag;sneaker" (one entry per prompt, words joined by '+'), or
+    None when empty."""
+    if not blend_words:
+        return None
+    entries = [entry.split("+") for entry in blend_words.split(";")]
+    return p2p.LocalBlend(entries, threshold, start_blend)
+
+
+def request(flag_values):
+    """(source, edits, controller, local_blend) from the flags; ValueError when bad."""
+    controller = controller_of(flag_values.controller, flag_values.cross_replace_steps,
+                               flag_values.self_replace_steps, flag_values.reweight_words,
+                               flag_values.reweight_values, flag_values.reweight_base)
+    blend = blend_of(flag_values.blend_words, flag_values.threshold, flag_values.start_blend)
+    edits = p2p.check_request(flag_values.source, flag_values.edits, controller, blend,
+                              flag_values.num_steps)
+    return flag_values.source, edits, controller, blend

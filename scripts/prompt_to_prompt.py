@@ -1,0 +1,93 @@
+"""Prompt-to-prompt: a source prompt and its edits in one batched generation; writes a grid
+(a row per seed: the source, then every edit) and the images as .npy.
+
+    python scripts/prompt_to_prompt.py --source="a trouser and a boot" \
+        --edits="a trouser and a bag,a trouser and a sneaker" --blend_words="boot;bag;sneaker"
+    python scripts/prompt_to_prompt.py --controller=reweight --source="a trouser and a boot" \
+        --edits="a trouser and a boot,a trouser and a boot" --reweight_words=boot \
+        --reweight_values=0.5,4
+"""
+
+import os
+
+from absl import app
+from absl import flags
+
+from keras_sd_interp import cli
+from keras_sd_interp.cli import prompt_to_prompt as request_flags
+
+flags.DEFINE_string("source", "a trouser and a boot", "The source prompt.")
+flags.DEFINE_list("edits", ["a trouser and a bag"], "Edited prompts (comma-separated).")
+flags.DEFINE_enum("controller", "replace", ["replace", "refine", "reweight"], "Which edit.")
+flags.DEFINE_string("cross_replace_steps", "0.8", "A fraction, start:end, or word=fraction "
+                    "entries with default_ (e.g. default_=0.8,bag=0.2:0.5).")
+flags.DEFINE_string("self_replace_steps", "0.4", "A fraction or start:end.")
+flags.DEFINE_list("reweight_words", [], "reweight: the words to weight.")
+flags.DEFINE_list("reweight_values", [], "reweight: one value per edited prompt.")
+flags.DEFINE_enum("reweight_base", "none", ["none", "replace", "refine"],
+                  "reweight: the controller underneath.")
+flags.DEFINE_string("blend_words", "", "Local blend: one entry per prompt (source first) "
+                    "separated by ';', words of an entry joined by '+'; empty: no blend.")
+flags.DEFINE_float("threshold", 0.3, "Local blend threshold.")
+flags.DEFINE_float("start_blend", 0.2, "Local blend from this fraction of the steps on.")
+flags.DEFINE_enum("model", "tiny", ["tiny", "sd14"], "Which pipeline.")
+flags.DEFINE_string("weights_dir", None, "sd14: directory with keras-cv's .h5 files.")
+flags.DEFINE_bool("random_weights", False, "Use random weights (shapes only).")
+flags.DEFINE_integer("num_steps", None, "DDIM steps (default: tiny 25, sd14 50).")
+flags.DEFINE_float("guidance", None, "Guidance (default: tiny 5, sd14 7.5).")
+flags.DEFINE_integer("num_seeds", 2, "Images per prompt (seeds seed, seed+1, ...).")
+flags.DEFINE_integer("seed", 0, "First noise seed.")
+flags.DEFINE_string("output_dir", "outputs/prompt_to_prompt", "Where to write.")
+FLAGS = flags.FLAGS
+cli.check_weights_dir()
+cli.check_int("num_steps", 1, 1000, allow_none=True)
+cli.check_float("guidance", allow_none=True)
+cli.check_int("num_seeds", 1)
+cli.check_out_dir("output_dir")
+
+
+def _check_request(values):
+    from types import SimpleNamespace
+
+    try:
+        steps = values["num_steps"] or (50 if values["model"] == "sd14" else 25)
+        request_flags.request(SimpleNamespace(**dict(values, num_steps=steps)))
+    except ValueError as error:
+        raise flags.ValidationError(str(error))
+    return True
+
+
+flags.register_multi_flags_validator(
+    ["source", "edits", "controller", "cross_replace_steps", "self_replace_steps",
+     "reweight_words", "reweight_values", "reweight_base", "blend_words", "threshold",
+     "start_blend", "num_steps", "model"], _check_request)
+
+
+def main(argv):
+    del argv
+    import numpy as np
+
+    from keras_sd_interp import io
+    from keras_sd_interp.editing import prompt_to_prompt as p2p
+    from keras_sd_interp.models import load_pipeline
+    from keras_sd_interp.reports.prompt_to_prompt import write_edit_grid
+
+    sd14 = FLAGS.model == "sd14"
+    FLAGS.num_steps = FLAGS.num_steps or (50 if sd14 else 25)
+    guidance = FLAGS.guidance if FLAGS.guidance is not None else (7.5 if sd14 else 5.0)
+    source, edits, controller, blend = request_flags.request(FLAGS)
+    pipe = load_pipeline(FLAGS.model, weights_dir=FLAGS.weights_dir,
+                         random_weights=FLAGS.random_weights)
+    editor = p2p.PromptToPrompt(pipe, source, edits, controller, blend, FLAGS.num_steps,
+                                images_per_prompt=FLAGS.num_seeds)
+    seeds = range(FLAGS.seed, FLAGS.seed + FLAGS.num_seeds)
+    noise = np.concatenate([pipe.sampler.initial_noise(1, s).numpy() for s in seeds])
+    result = editor.generate(diffusion_noise=noise, guidance=guidance, progress=True)
+    grid = write_edit_grid(os.path.join(FLAGS.output_dir, "grid.png"),
+                           np.swapaxes(result.images, 0, 1), result.prompts)
+    io.save_npy(os.path.join(FLAGS.output_dir, "images.npy"), result.images)
+    print(f"wrote {grid}")
+
+
+if __name__ == "__main__":
+    app.run(main)
