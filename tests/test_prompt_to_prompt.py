@@ -4,7 +4,7 @@ blend's two extreme masks, bad input before any model, and SD v1.4 on random wei
 import numpy as np
 import pytest
 
-from keras_sd_interp.attribution.daam.tokens import Tokens
+from keras_sd_interp.lens.tokens import Tokens
 from keras_sd_interp.editing import prompt_to_prompt as p2p
 from keras_sd_interp.editing.prompt_to_prompt import seq_aligner, steps
 from keras_sd_interp.models import load_pipeline

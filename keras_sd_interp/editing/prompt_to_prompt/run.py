@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from keras_sd_interp import lens
 from keras_sd_interp.models.sampler import check_num_steps
-from keras_sd_interp.attribution.daam.tokens import Tokens
+from keras_sd_interp.lens.tokens import Tokens
 from keras_sd_interp.editing.prompt_to_prompt.controllers import Refine, Replace, Reweight
 from keras_sd_interp.editing.prompt_to_prompt.local_blend import BlendState
 from keras_sd_interp.editing.prompt_to_prompt.seq_aligner import (refinement_mappers,

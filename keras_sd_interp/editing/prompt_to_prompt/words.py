@@ -4,7 +4,7 @@ space-separated pieces, and word k owns the tokens its text becomes (start token
     spans = word_spans(tokens, "a trouser and a boot")   # [[1], [2], [3], [4], [5]]
     word_positions(tokens, "a trouser and a boot", "a")  # [1, 4]
 
-`tokens` is a `attribution.daam.tokens.Tokens` (the pipeline's own tokenizer: tiny's words or
+`tokens` is a `lens.tokens.Tokens` (the pipeline's own tokenizer: tiny's words or
 SD v1.4's BPE, where one word may become several tokens).
 """
 
