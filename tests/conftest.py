@@ -87,3 +87,57 @@ def random_unet_inputs(unet, batch_size, seed=0):
         rng.normal(size=(batch_size,) + tuple(x.shape[1:])).astype("float32")
         for x in unet.inputs
     ]
+
+
+BPE_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "keras_sd_interp", "clip_bpe")
+
+
+def _bpe_from_openai_clip_sdist(folder):
+    """Takes CLIP's BPE file out of the PyPI sdist `openai-clip` (pip's own client), into
+    `folder`; returns the error text, or None."""
+    import subprocess
+    import sys
+    import tarfile
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as download:
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+             "openai-clip==1.0.1", "-d", download], capture_output=True, text=True, timeout=300)
+        if done.returncode:
+            return done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "pip failed"
+        with tarfile.open(os.path.join(download, os.listdir(download)[0])) as sdist:
+            member = next(m for m in sdist.getmembers()
+                          if m.name.endswith("clip/bpe_simple_vocab_16e6.txt.gz"))
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, "bpe_simple_vocab_16e6.txt.gz"), "wb") as out:
+                out.write(sdist.extractfile(member).read())
+    return None
+
+
+@pytest.fixture(scope="session")
+def clip_bpe_dir():
+    """A folder holding CLIP's BPE vocabulary (`bpe_simple_vocab_16e6.txt.gz`, SHA-256 checked),
+    usable as `--weights_dir` of a random-weights SD v1.4 pipeline: from $CLIP_BPE_DIR, from
+    ~/.cache/keras_sd_interp/clip_bpe, or taken out of the PyPI sdist `openai-clip` there.
+    Skips (fails under KERAS_SD_INTERP_REQUIRE_DATA=1) when none can be had."""
+    import hashlib
+
+    from keras_sd_interp.models.weights import SD14_FILES
+
+    expected = SD14_FILES["bpe_vocab"]
+    folder = os.environ.get("CLIP_BPE_DIR", BPE_CACHE)
+    path = os.path.join(folder, expected.filename)
+    problem = None
+    if not os.path.isfile(path):
+        problem = _bpe_from_openai_clip_sdist(folder)
+    if problem is None:
+        with open(path, "rb") as f:
+            if hashlib.sha256(f.read()).hexdigest() != expected.sha256:
+                problem = f"{path} is not CLIP's BPE file (SHA-256 differs)"
+    if problem is None:
+        return folder
+    reason = f"needs CLIP's BPE vocabulary (pip download openai-clip): {problem}"
+    if os.environ.get(REQUIRE_DATA_VARIABLE, "") == "1":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)

@@ -11,6 +11,8 @@
 - `tracing`: `trace(pipe, record=..., edits=..., steps=..., half=..., reduce=...)` around a whole
   generation (run by `models.sampler.Sampler`), and `patch(other_trace)`;
 - `graph`: which layer feeds which (Keras' inbound nodes) and where a channel comes from;
+- `tokens`: concepts as text: `concept_span(pipe, prompt, phrase)`, where a word or phrase sits
+  on the token axis (sub-tokens, occurrences, the last subject token), for every tool;
 - `cache`: `model_cache(model)`, the one per-model cache of everything computed once per model.
 
     from keras_sd_interp import lens
@@ -20,14 +22,15 @@
 """
 
 from keras_sd_interp.lens import cache, catalog, graph, names, selection, sites, taps, tracing
-from keras_sd_interp.lens import weights
+from keras_sd_interp.lens import tokens, weights
 from keras_sd_interp.lens.catalog import list_sites
+from keras_sd_interp.lens.tokens import TokenSpan, concept_span
 from keras_sd_interp.lens.names import transformer_site, unet_conditioning, unet_inputs
 from keras_sd_interp.lens.tracing import Trace, Where, patch, trace
 from keras_sd_interp.lens.weights import dense_kernel, set_dense_kernel
 
 __all__ = [
-    "Trace", "Where", "cache", "catalog", "dense_kernel", "graph", "list_sites", "names",
-    "patch", "selection", "set_dense_kernel", "sites", "taps", "trace", "tracing",
+    "TokenSpan", "Trace", "Where", "cache", "catalog", "concept_span", "dense_kernel", "graph", "list_sites", "names",
+    "patch", "selection", "set_dense_kernel", "sites", "taps", "tokens", "trace", "tracing",
     "transformer_site", "unet_conditioning", "unet_inputs", "weights",
 ]

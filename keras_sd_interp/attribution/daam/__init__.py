@@ -40,7 +40,7 @@ used by DAAM, is a = -0.75), half-pixel centres in both.
 
 Modules, as DAAM's own code is split:
 - `arrays`: the array math (attention, upscaling, aggregation, rollout, mask, normalise);
-- `tokens`: words -> token positions through the pipeline's tokenizer;
+- words -> token positions: `lens.tokens` (shared with causal tracing and editing);
 - `tracing`: `trace(pipe, ...)` / `DAAMTrace`, recording through `lens.trace`;
 - `heat_maps`: `HeatMaps`, the result object (global / per-layer / per-head views);
 - `open_vocabulary`, `self_attention`: maps beyond DAAM's words.
@@ -50,7 +50,7 @@ from keras_sd_interp.attribution.daam.arrays import (DEFAULT_TAU, aggregate, att
                                                      attention_rollout, check_tau,
                                                      group_weights, map_grid, mask, normalize)
 from keras_sd_interp.attribution.daam.heat_maps import HeatMaps
-from keras_sd_interp.attribution.daam.tokens import (Tokens, check_words, prompt_words,
-                                                     word_token_indices)
+from keras_sd_interp.lens.tokens import (Tokens, check_words, prompt_words,
+                                        word_token_indices)
 from keras_sd_interp.attribution.daam.tracing import (EXCLUDED_FACTOR, DAAMTrace, check_indices,
                                                       trace)

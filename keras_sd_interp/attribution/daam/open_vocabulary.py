@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_sd_interp.attribution.daam.arrays import aggregate, attention_probs
-from keras_sd_interp.attribution.daam.tokens import prompt_words
+from keras_sd_interp.lens.tokens import prompt_words
 from keras_sd_interp.lens import taps
 from keras_sd_interp.lens.names import unet_inputs
 

@@ -13,7 +13,7 @@ from keras_sd_interp.attribution.daam import open_vocabulary, self_attention
 from keras_sd_interp.attribution.daam.arrays import (aggregate, attention_rollout,
                                                      group_weights, map_grid)
 from keras_sd_interp.attribution.daam.heat_maps import HeatMaps
-from keras_sd_interp.attribution.daam.tokens import Tokens, prompt_words
+from keras_sd_interp.lens.tokens import Tokens, prompt_words
 from keras_sd_interp.lens.names import NUM_TRANSFORMERS, transformer_site
 
 EXCLUDED_FACTOR = 8  # maps at 1/8 of the latent are left out by default, as in DAAM
