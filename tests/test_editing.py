@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from absl import app
 
 from keras_sd_interp import editing, lens
 from keras_sd_interp.editing import methods
@@ -263,3 +264,41 @@ def test_sd14_bad_phrases_name_what_is_valid(sd14):
     with pytest.raises(ValueError, match="none of the 1 prompts names 'Snoopy'"):
         editing.locoedit(sd14, [("Van Gogh", "a painting"), ("Snoopy", "a dog")], layers=[6],
                          prompts=["a painting by Van Gogh"])
+
+
+@pytest.mark.slow
+def test_edit_model_script_runs_on_sd14_with_a_prompt_file(clip_bpe_dir, tmp_path):
+    from test_bad_input import parse, script
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a painting in the style of Van Gogh\n\na field, painted by Van Gogh\n")
+    with script("edit_model") as module:
+        parse("--model=sd14", "--random_weights", f"--weights_dir={clip_bpe_dir}",
+              "--img_height=64", "--img_width=64", "--num_steps=1", "--num_seeds=1",
+              "--concept=Van Gogh", "--target=a painting", "--keep=Monet",
+              f"--prompts_file={prompts}", f"--output_dir={tmp_path / 'out'}")
+        module.main([])
+    name = "diffquickfix_Van_Gogh_to_a_painting_keep_Monet"
+    edit = editing.load_edit(str(tmp_path / "out" / f"{name}.npz"))
+    assert edit.info["prompts"] == ["a painting in the style of Van Gogh",
+                                    "a field, painted by Van Gogh"]
+    assert (tmp_path / "out" / f"{name}_before_after.png").stat().st_size > 0
+
+
+def test_edit_model_prompt_file_and_scorer_are_checked_before_any_model(tmp_path):
+    from test_bad_input import parse, script
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a painting by Van Gogh\na photo of a cat\n")
+    with script("edit_model") as module:
+        parse("--model=sd14", "--concept=Van Gogh", "--target=a painting",
+              f"--prompts_file={prompts}")
+        with pytest.raises(app.UsageError, match="1 line.s. do not name --concept='Van Gogh', "
+                                                 "e.g. 'a photo of a cat'"):
+            module._check_flags()
+        parse("--model=sd14", "--concept=Van Gogh", "--scorer=judge")
+        with pytest.raises(app.UsageError, match="--scorer=judge is tiny's"):
+            module._check_flags()
+        parse("--model=sd14", "--concept=Van Gogh", "--keep=others")
+        with pytest.raises(app.UsageError, match="--keep=others is tiny's"):
+            module._check_flags()
