@@ -278,7 +278,7 @@ def test_edit_model_script_runs_on_sd14_with_a_prompt_file(clip_bpe_dir, tmp_pat
               "--concept=Van Gogh", "--target=a painting", "--keep=Monet",
               f"--prompts_file={prompts}", f"--output_dir={tmp_path / 'out'}")
         module.main([])
-    name = "diffquickfix_Van_Gogh_to_a_painting_keep_Monet"
+    name = "diffquickfix_van_gogh_to_a_painting_keep_monet"  # safe_name: lower case
     edit = editing.load_edit(str(tmp_path / "out" / f"{name}.npz"))
     assert edit.info["prompts"] == ["a painting in the style of Van Gogh",
                                     "a field, painted by Van Gogh"]
