@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from absl import app
 
 from keras_sd_interp import editing, lens
 from keras_sd_interp.editing import methods
@@ -183,3 +184,121 @@ def test_saved_edit_loads_into_a_fresh_model_and_gives_the_same_images(pipe, tmp
     plain = fresh.sampler.generate("a sneaker", **kwargs).images
     loaded.undo(fresh)
     np.testing.assert_array_equal(plain, second)  # applied edits stay until undone
+
+
+# --- Text concepts on SD v1.4 (random weights, 64x64, CLIP's real BPE tokenizer). ---
+
+PRESIDENT = "the President of the United States"
+
+
+@pytest.fixture(scope="module")
+def sd14(clip_bpe_dir):
+    return load_pipeline("sd14", 64, 64, weights_dir=clip_bpe_dir, random_weights=True)
+
+
+def test_sd14_multi_token_phrase_key_rows_are_its_tokens_and_get_the_target(sd14):
+    prompt = f"a portrait of {PRESIDENT}"
+    ids = sd14.tokenizer.encode(PRESIDENT)[1:-1]  # keras-cv's SimpleTokenizer, no start/end
+    row = list(np.asarray(sd14.tokens([prompt]))[0])
+    start = 4  # start token, "a", "portrait", "of"
+    assert len(ids) == 6 and row[start:start + len(ids)] == ids
+    for which, expected in (("concept", [start + 5]), ("span", list(range(start, start + 6)))):
+        _, source, _ = methods.concept_rows(sd14, [prompt], PRESIDENT, "Snoopy", which)
+        assert [t for _, t in source] == expected
+    edit = editing.diffquickfix(sd14, PRESIDENT, "Snoopy", lam=1e-6, positions="span",
+                                prompts=[prompt])
+    assert edit.info["num_keys"] == 6
+    swapped, source, target = methods.concept_rows(sd14, [prompt], PRESIDENT, "Snoopy", "span")
+    site = "text.layer_0.attn.out"
+    wanted = methods.text_records(sd14, swapped, [site])[site]
+    edit.apply(sd14)
+    try:
+        got = methods.text_records(sd14, [prompt], [site])[site]
+    finally:
+        edit.undo(sd14)
+    np.testing.assert_allclose(np.stack([got[i, t] for i, t in source]),
+                               np.stack([wanted[i, t] for i, t in target]), atol=1e-3)
+
+
+def sd14_edits(sd14):
+    return [editing.diffquickfix(sd14, "Van Gogh", "a painting", keep=["Monet"]),
+            editing.locoedit(sd14, [("Van Gogh", "a painting"), ("Snoopy", "a dog")],
+                             layers=[6], keep=["Monet"], positions="span", prompts=[
+                                 "a painting in the style of Van Gogh", "Snoopy in a field"])]
+
+
+def test_sd14_edits_with_a_keep_set_undo_bit_for_bit(sd14):
+    edits = sd14_edits(sd14)
+    assert edits[1].info["num_keys"] == 3 and set(edits[1].kernels) == {
+        "spatial_transformer_6.attn2.to_k", "spatial_transformer_6.attn2.to_v"}
+    for edit in edits:
+        before = {name: lens.dense_kernel(sd14, name)[0] for name in edit.kernels}
+        edit.apply(sd14)
+        for name in edit.kernels:
+            assert not np.array_equal(lens.dense_kernel(sd14, name)[0], before[name])
+        edit.undo(sd14)
+        for name in edit.kernels:
+            np.testing.assert_array_equal(lens.dense_kernel(sd14, name)[0], before[name])
+
+
+@pytest.mark.slow
+def test_sd14_edited_images_change_and_undo_gives_the_same_images(sd14):
+    kwargs = dict(num_steps=1, seed=0, unconditional_guidance_scale=5.0)
+    plain = sd14.sampler.generate("Van Gogh", **kwargs).images
+    for edit in sd14_edits(sd14):
+        edit.apply(sd14)
+        changed = sd14.sampler.generate("Van Gogh", **kwargs).images
+        edit.undo(sd14)
+        assert not np.array_equal(changed, plain)
+    np.testing.assert_array_equal(sd14.sampler.generate("Van Gogh", **kwargs).images, plain)
+
+
+def test_sd14_bad_phrases_name_what_is_valid(sd14):
+    with pytest.raises(ValueError, match=r"'Monet' is not in the prompt 'a painting by Van Gogh'"
+                                         r": give one of its words \['a', 'painting', 'by'"):
+        editing.diffquickfix(sd14, "Monet", "a painting", prompts=["a painting by Van Gogh"])
+    with pytest.raises(ValueError, match="both 'Van Gogh'"):
+        editing.diffquickfix(sd14, "Van Gogh", "van  gogh")
+    with pytest.raises(ValueError, match=r"holds \['van gogh'\], the edit's own"):
+        editing.locoedit(sd14, [("Van Gogh", "a painting")], layers=[6], keep=["van gogh"])
+    with pytest.raises(ValueError, match="none of the 1 prompts names 'Snoopy'"):
+        editing.locoedit(sd14, [("Van Gogh", "a painting"), ("Snoopy", "a dog")], layers=[6],
+                         prompts=["a painting by Van Gogh"])
+
+
+@pytest.mark.slow
+def test_edit_model_script_runs_on_sd14_with_a_prompt_file(clip_bpe_dir, tmp_path):
+    from test_bad_input import parse, script
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a painting in the style of Van Gogh\n\na field, painted by Van Gogh\n")
+    with script("edit_model") as module:
+        parse("--model=sd14", "--random_weights", f"--weights_dir={clip_bpe_dir}",
+              "--img_height=64", "--img_width=64", "--num_steps=1", "--num_seeds=1",
+              "--concept=Van Gogh", "--target=a painting", "--keep=Monet",
+              f"--prompts_file={prompts}", f"--output_dir={tmp_path / 'out'}")
+        module.main([])
+    name = "diffquickfix_van_gogh_to_a_painting_keep_monet"  # safe_name: lower case
+    edit = editing.load_edit(str(tmp_path / "out" / f"{name}.npz"))
+    assert edit.info["prompts"] == ["a painting in the style of Van Gogh",
+                                    "a field, painted by Van Gogh"]
+    assert (tmp_path / "out" / f"{name}_before_after.png").stat().st_size > 0
+
+
+def test_edit_model_prompt_file_and_scorer_are_checked_before_any_model(tmp_path):
+    from test_bad_input import parse, script
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a painting by Van Gogh\na photo of a cat\n")
+    with script("edit_model") as module:
+        parse("--model=sd14", "--concept=Van Gogh", "--target=a painting",
+              f"--prompts_file={prompts}")
+        with pytest.raises(app.UsageError, match="1 line.s. do not name --concept='Van Gogh', "
+                                                 "e.g. 'a photo of a cat'"):
+            module._check_flags()
+        parse("--model=sd14", "--concept=Van Gogh", "--scorer=judge")
+        with pytest.raises(app.UsageError, match="--scorer=judge is tiny's"):
+            module._check_flags()
+        parse("--model=sd14", "--concept=Van Gogh", "--keep=others")
+        with pytest.raises(app.UsageError, match="--keep=others is tiny's"):
+            module._check_flags()
