@@ -9,6 +9,9 @@ A shard whose file is missing, truncated or not a zip counts as not done and is 
 file that loads but records other settings refuses, naming the flag (it cannot come from this
 run). Each write appends one line to `writes.jsonl` (shard key, units, seconds, pid), which is
 how tests see that no shard is written twice and how benchmarks read units/s.
+
+The store is the sweeps' file floor, as training/'s run folders are: it may use io; the jobs
+it stores (sweeps/jobs) are methods and may not (tests/test_layout.py).
 """
 
 import json
