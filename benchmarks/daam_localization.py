@@ -30,6 +30,10 @@ flags.DEFINE_integer("seed", 0, "Seed of the pairing and the noise (batch b uses
 flags.DEFINE_integer("batch_size", 50, "Prompts per traced generation.")
 flags.DEFINE_float("tau", 0.4, "Mask threshold on the min-max-normalised map.")
 flags.DEFINE_string("out", "figures/daam/localization.json", "Where to write the results.")
+flags.DEFINE_string("bundle_dir", None, "A tiny bundle to score instead of the shipped one (e.g. "
+                    "a candidate from scripts/train_tiny.py).")
+flags.DEFINE_float("silhouette_level", 0.15, "An item's silhouette: its half's pixels above this "
+                   "(images in [0, 1]).")
 FLAGS = flags.FLAGS
 TAUS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
@@ -52,7 +56,7 @@ def main(argv):
     from keras_sd_interp.training.tiny_eval import balanced_pairs
 
     started = time.time()
-    pipe, judge = load_pipeline("tiny"), load_judge()
+    pipe, judge = load_pipeline("tiny", bundle_dir=FLAGS.bundle_dir), load_judge()
     left, right = balanced_pairs(FLAGS.num_per_class, FLAGS.seed)
     prompts = [compositions.pair_caption(a, b) for a, b in zip(left, right)]
     height, width = pipe.img_height, pipe.img_width
@@ -69,7 +73,9 @@ def main(argv):
             gen = pipe.sampler.generate(chunk, num_steps=FLAGS.num_steps,
                                         unconditional_guidance_scale=FLAGS.guidance,
                                         seed=FLAGS.seed + b)
-        cells = compositions.halves(gen.uint8())
+        images = gen.uint8()
+        bright = images[..., 0] / 255.0 > FLAGS.silhouette_level               # (n, H, W)
+        cells = compositions.halves(images)
         judged = np.stack([predict_classes(judge, c)[0] for c in cells], 1)  # (n, 2)
         for i in range(len(chunk)):
             classes = (left[start + i], right[start + i])
@@ -94,8 +100,19 @@ def main(argv):
                     missed += 1
                     continue
                 target = np.logical_or.reduce([halves[h] for h in where])
+                silhouette = np.logical_and(target, bright[i])
                 rl, rh = rng.choice(default), rng.integers(len(heads))
                 rows.append({
+                    # against the item's own pixels, with the maps that merely find its half
+                    "silhouette_daam": iou(daam.mask(global_maps[side], FLAGS.tau), silhouette),
+                    "silhouette_rollout": iou(daam.mask(rolled_maps[side], FLAGS.tau),
+                                              silhouette),
+                    "silhouette_correct_half": iou(target, silhouette),
+                    "silhouette_uniform": iou(np.ones((height, width), bool), silhouette),
+                    "silhouette_other_word": iou(daam.mask(global_maps[1 - side], FLAGS.tau),
+                                                 silhouette),
+                    "silhouette_daam_by_tau": [iou(daam.mask(global_maps[side], t), silhouette)
+                                               for t in TAUS],
                     "daam": iou(daam.mask(global_maps[side], FLAGS.tau), target),
                     "uniform": iou(np.ones((height, width), bool), target),
                     "random_head": iou(daam.mask(maps[rl, rh, side], FLAGS.tau), target),
@@ -138,6 +155,14 @@ def main(argv):
             "best_head": {"head": int(np.argmax(rollout_head)), "mIoU": float(rollout_head.max())},
             "mIoU_by_tau": dict(zip(map(str, TAUS), map(float, mean("rollout_tau_sweep")))),
         },
+        "silhouette": {
+            "mIoU": {k: float(mean(f"silhouette_{k}")) for k in (
+                "daam", "rollout", "correct_half", "uniform", "other_word")},
+            "daam_mIoU_by_tau": dict(zip(map(str, TAUS),
+                                         map(float, mean("silhouette_daam_by_tau")))),
+            "level": FLAGS.silhouette_level,
+        },
+        "bundle_dir": FLAGS.bundle_dir or "shipped",
         "per_layer": [float(v) for v in per_layer],
         "per_head": [float(v) for v in per_head],
         "best_layer": {"layer": int(np.argmax(per_layer)), "mIoU": float(per_layer.max())},
@@ -148,7 +173,7 @@ def main(argv):
         "daam_mIoU_by_tau": dict(zip(map(str, TAUS), map(float, mean("tau_sweep")))),
         "token_position_mIoU_left_right": {
             f"{t} {name}": [round(float(v), 4) for v in row] for t, (name, row) in enumerate(
-                zip(["<start>", "a", "X", "and", "a", "Y", "<end>", "<end>"],
+                zip(["<start>", "a", "X", "and", "a", "Y"] + ["<end>"] * (len(token_rows[0]) - 6),
                     np.mean(token_rows, 0)))},
         "items_scored": len(rows),
         "items_not_found_by_judge": missed,
@@ -161,6 +186,7 @@ def main(argv):
     }
     io.save_json(FLAGS.out, results)
     print({k: round(v, 3) for k, v in results["mIoU"].items()})
+    print("silhouette:", {k: round(v, 3) for k, v in results["silhouette"]["mIoU"].items()})
     print("text rollout:", {k: round(v, 3) for k, v in results["rollout"]["mIoU"].items()},
           "best layer", results["rollout"]["best_layer"], "best head",
           results["rollout"]["best_head"])

@@ -28,6 +28,8 @@ flags.DEFINE_list("scorers", ["classes"], f"Any of {SCORERS}: 'classes' the judg
 flags.DEFINE_integer("num_seeds", 1, "Seeds per prompt.")
 flags.DEFINE_integer("num_steps", 10, "DDIM steps.")
 flags.DEFINE_string("output", "figures/editing/edit_eval.json", "Where to write the JSON.")
+flags.DEFINE_string("bundle_dir", None, "A tiny bundle to edit instead of the shipped one (e.g. a "
+                    "candidate from scripts/train_tiny.py).")
 FLAGS = flags.FLAGS
 
 
@@ -98,7 +100,7 @@ def main(argv):
     from keras_sd_interp.judge import load_judge
     from keras_sd_interp.models import load_pipeline
 
-    pipe, judge = load_pipeline("tiny"), load_judge()
+    pipe, judge = load_pipeline("tiny", bundle_dir=FLAGS.bundle_dir), load_judge()
     scorers = {"judge": scoring.JudgeScorer(judge)}
     if "clip" in FLAGS.scorers:
         scorers["clip"] = scoring.tiny_clip_scorer()

@@ -17,6 +17,7 @@ from absl import flags
 
 from keras_sd_interp import cli
 from keras_sd_interp.cli import causal_trace as checks
+from keras_sd_interp.models import bundled
 
 cli.define_model_flags()
 cli.define_scorer_flags()
@@ -41,6 +42,10 @@ flags.DEFINE_enum("text_tokens", "auto", ["auto", "prompt", "all"], "Tokens whos
                   "components are traced: prompt (start through end token), all (the padded "
                   "row); auto: all on tiny (8 tokens), prompt on sd14 (of 77).")
 flags.DEFINE_string("output_dir", "figures/causal_trace", "Where to write.")
+flags.DEFINE_string("bundle_dir", None, "tiny only: a bundle written by scripts/train_tiny.py "
+                    "to trace instead of the shipped one.")
+flags.register_validator("bundle_dir", lambda path: path is None or
+                         bundled.bundle_dir_checker()(path))
 FLAGS = flags.FLAGS
 checks.register_checks()
 
@@ -59,7 +64,7 @@ def main(argv):
     from keras_sd_interp.reports.causal_trace import write_causal_trace
 
     pipe = load_pipeline(FLAGS.model, FLAGS.img_height, FLAGS.img_width, FLAGS.weights_dir,
-                         FLAGS.random_weights)
+                         FLAGS.random_weights, bundle_dir=FLAGS.bundle_dir)
     ct.subject_tokens(pipe, cases)  # the tokenizer alone: a bad subject stops before any model
     which = FLAGS.text_tokens if FLAGS.text_tokens != "auto" else (
         "all" if FLAGS.model == "tiny" else "prompt")

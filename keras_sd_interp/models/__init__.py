@@ -69,7 +69,7 @@ def _load_weights(unet, config, weights_dir):
 
 def load_pipeline(
     model="tiny", img_height=None, img_width=None, weights_dir=None, random_weights=False,
-    jit_compile=False,
+    jit_compile=False, bundle_dir=None,
 ):
     """A text-to-image pipeline (keras-cv's StableDiffusion API) with the rebuilt U-Net.
 
@@ -77,9 +77,14 @@ def load_pipeline(
     `decoder` (latent (b, H/f, W/f, 4) -> image in [-1, 1], (b, H, W, C): C = 3 for sd14,
     1 for tiny), `text_encoder`, `tokenizer`, `config`, `img_height`, `img_width`, and
     `text_to_image(prompt, batch_size, num_steps, unconditional_guidance_scale, seed)`.
+    `bundle_dir` (tiny only): another bundle written by scripts/train_tiny.py instead of the
+    shipped one, e.g. a candidate being evaluated.
     """
     config = get_config(model)
     _check_weights_dir(config, weights_dir)
+    if bundle_dir is not None and config.name != "tiny":
+        raise ValueError(f"bundle_dir={bundle_dir!r} is for model 'tiny'; {config.name!r} "
+                         "loads its weights from weights_dir")
     height, width, _ = DEFAULT_SIZES[config.name]
     height = height if img_height is None else img_height
     width = width if img_width is None else img_width
@@ -92,4 +97,7 @@ def load_pipeline(
         )
     from keras_sd_interp.models.tiny import TinyPipeline
 
-    return TinyPipeline(height, width, random_weights=random_weights)
+    from keras_sd_interp.models import bundled
+
+    return TinyPipeline(height, width, random_weights=random_weights,
+                        bundle_dir=bundled.ASSETS_DIR if bundle_dir is None else bundle_dir)
