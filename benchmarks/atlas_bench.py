@@ -4,6 +4,7 @@
     python benchmarks/atlas_bench.py --part=engines      # Ray vs in-process, 1 and 2 workers
     python benchmarks/atlas_bench.py --part=engines_probe  # the same with a model-free job
     python benchmarks/atlas_bench.py --part=sd14         # cost per filter, SD v1.4 random, 256px
+    python benchmarks/atlas_bench.py --part=sae          # SAE viz / preview / collection jobs
 
 Prints one JSON line per measurement. The machine is shared (2 cores, other jobs running), so
 absolute numbers are noisy; ratios measured back to back are the meaningful part.
@@ -19,8 +20,10 @@ from keras_sd_interp.sweeps import run_sweep, unit_shards
 from keras_sd_interp.sweeps.jobs.filters import FilterVizJob
 from keras_sd_interp.sweeps.jobs.probe import ProbeJob
 
-flags.DEFINE_enum("part", "trace", ["trace", "engines", "engines_probe", "sd14"],
+flags.DEFINE_enum("part", "trace", ["trace", "engines", "engines_probe", "sd14", "sae"],
                   "What to measure.")
+flags.DEFINE_integer("sae_viz_steps", 150, "--part=sae: visualization steps per latent.")
+flags.DEFINE_integer("sae_shards", 2, "--part=sae: shards timed per job (the first traces).")
 flags.DEFINE_integer("probe_work", 400, "--part=engines_probe: matrix products per unit.")
 flags.DEFINE_list("convs", ["3", "30", "50"], "Convs for --part=trace/engines.")
 flags.DEFINE_integer("steps", 5, "Descent steps per shard.")
@@ -97,8 +100,43 @@ def measure_sd14():
              filter_steps_per_s=round(shard.size * FLAGS.steps / seconds, 3))
 
 
+def sae_jobs():
+    """The three SAE jobs of the atlas at --shard_size (latents, or prompts for collection)."""
+    from keras_sd_interp.sae.collect import ShardPlan, training_prompts
+    from keras_sd_interp.sweeps.jobs.sae_collect import SaeCollectJob
+    from keras_sd_interp.sweeps.jobs.sae_latents import SaeEditJob, SaeVizJob
+
+    size = FLAGS.shard_size
+    latent_shards = unit_shards("sae", {"sae": size * FLAGS.sae_shards}, size)
+    common = dict(profile_prompts=16, num_steps=10, batch_size=size)
+    collect = SaeCollectJob(prompts=tuple(training_prompts(size * FLAGS.sae_shards)[0]),
+                            plan=ShardPlan(num_steps=25, batch_size=size))
+    return [(SaeVizJob(steps=FLAGS.sae_viz_steps, **common), latent_shards),
+            (SaeEditJob(**common), latent_shards), (collect, collect.shards())]
+
+
+def measure_sae():
+    """Per job: model build + profile, each shard's seconds (the first traces); units/s over
+    the shards after the first (steady) and over all (with build)."""
+    for job, shards in sae_jobs():
+        began = time.perf_counter()
+        context = job.build()
+        built = time.perf_counter() - began
+        seconds = []
+        for shard in shards:
+            began = time.perf_counter()
+            job.run(context, shard.__class__(job.name, shard.site, shard.start, shard.stop))
+            seconds.append(time.perf_counter() - began)
+        steady = sum(s.size for s in shards[1:]) / max(sum(seconds[1:]), 1e-9)
+        emit(part="sae", job=job.name, shard_size=FLAGS.shard_size, shards=len(shards),
+             build_s=round(built, 1), shard_s=[round(x, 1) for x in seconds],
+             steady_units_per_s=round(steady, 3),
+             units_per_s_with_build=round(sum(s.size for s in shards)
+                                          / (built + sum(seconds)), 3))
+
+
 def main(_):
-    {"trace": measure_trace, "engines": measure_engines, "sd14": measure_sd14,
+    {"trace": measure_trace, "engines": measure_engines, "sd14": measure_sd14, "sae": measure_sae,
      "engines_probe": lambda: measure_engines(probe=True)}[FLAGS.part]()
 
 

@@ -7,7 +7,8 @@
         --img_width=256 --layers=9 --units=0-31 --engine=ray --address=auto
 
 --layers are conv indices (0..51, see scripts/inspect_unet.py); --units filter indices within
-them. Rerunning the same command resumes: finished shards in --run_dir are skipped, broken ones
+them; --sae_units the bundled SAE's latents (tiny), each with its timestep-aware visualization
+and amplify / ablate preview (--sae_jobs). Rerunning the same command resumes: finished shards in --run_dir are skipped, broken ones
 redone, and other settings refused, naming the flag. Open --out_dir/index.html.
 """
 
@@ -30,6 +31,13 @@ flags.DEFINE_integer("num_steps", 10, "Denoising steps per generated prompt.")
 flags.DEFINE_integer("shard_size", 32, "Filters per visualization shard (one batch).")
 flags.DEFINE_integer("prompt_shard_size", 8, "Prompts per activity shard (one batch).")
 flags.DEFINE_integer("top_examples", 4, "Top examples per unit.")
+flags.DEFINE_list("sae_jobs", ["viz", "edit"], "SAE latent sweeps: viz (timestep-aware feature "
+                  "visualization), edit (amplify / ablate preview); 'none' for neither.")
+flags.DEFINE_integer("sae_viz_steps", 150, "Optimization steps of an SAE latent's visualization.")
+flags.DEFINE_float("sae_amplify", 4.0, "The preview's amplified latent: its code times this.")
+flags.DEFINE_integer("sae_profile_prompts", 16, "Prompts traced to find each latent's peak "
+                     "timestep and the prompt it fires most on.")
+flags.DEFINE_integer("sae_shard_size", 16, "SAE latents per shard (one batch).")
 flags.DEFINE_enum("engine", "inprocess", ["inprocess", "ray"], "Where shards run.")
 flags.DEFINE_integer("workers", 1, "Ray workers (one model each).")
 flags.DEFINE_string("address", None, "Ray cluster address (default: a local cluster).")
@@ -38,12 +46,15 @@ flags.DEFINE_string("out_dir", None, "The HTML atlas (default: outputs/atlas_<mo
 cli.check_index_list("layers", NUM_CONVS - 1)
 cli.check_index_list("units")
 for _name in ("steps", "paper_steps", "num_prompts", "num_steps", "shard_size",
-              "prompt_shard_size", "top_examples", "workers"):
+              "prompt_shard_size", "top_examples", "workers", "sae_viz_steps",
+              "sae_profile_prompts", "sae_shard_size"):
     cli.check_int(_name, minimum=1)
 flags.register_validator("viz", lambda values: all(
     v in ("corrected_descent", "corrected_ascent", "paper_descent", "paper_ascent")
     for v in values), "--viz: each of corrected_descent, corrected_ascent, paper_descent, "
     "paper_ascent")
+flags.register_validator("sae_jobs", lambda values: values == ["none"] or all(
+    v in ("viz", "edit") for v in values), "--sae_jobs: viz and/or edit, or none")
 flags.register_validator("sae_units", lambda values: values == ["none"] or all(
     v.replace("-", "").isdigit() for v in values), "--sae_units: indices like 0-15, or none")
 FLAGS = flags.FLAGS
@@ -64,7 +75,20 @@ def jobs_from_flags():
                                 batch_size=FLAGS.shard_size, **model))
     activity = ActivityJob(num_prompts=FLAGS.num_prompts, num_steps=FLAGS.num_steps,
                            sae_path=None if FLAGS.sae_units != ["none"] else "", **model)
-    return viz, activity
+    return viz, activity, sae_jobs_from_flags(model)
+
+
+def sae_jobs_from_flags(model):
+    """The SAE latent sweeps of --sae_jobs (none with --sae_units=none)."""
+    from keras_sd_interp.sweeps.jobs.sae_latents import SaeEditJob, SaeVizJob
+
+    if FLAGS.sae_units == ["none"] or FLAGS.sae_jobs == ["none"] or model["model"] != "tiny":
+        return []   # only tiny has a bundled SAE (the activity job records none on sd14)
+    common = dict(profile_prompts=FLAGS.sae_profile_prompts, num_steps=FLAGS.num_steps,
+                  batch_size=FLAGS.sae_shard_size, **model)
+    jobs = {"viz": SaeVizJob(steps=FLAGS.sae_viz_steps, **common),
+            "edit": SaeEditJob(amplify=FLAGS.sae_amplify, **common)}
+    return [jobs[name] for name in FLAGS.sae_jobs]
 
 
 def main(_):
@@ -72,7 +96,7 @@ def main(_):
     from keras_sd_interp.models.paper import paper_unet
     from keras_sd_interp.reports.atlas import AtlasFiles
 
-    viz_jobs, activity_job = jobs_from_flags()
+    viz_jobs, activity_job, sae_jobs = jobs_from_flags()
     units = parse_numbers(FLAGS.units) or None
     sae_units = None if not FLAGS.sae_units else (
         [] if FLAGS.sae_units == ["none"] else parse_numbers(FLAGS.sae_units))
@@ -80,8 +104,10 @@ def main(_):
     out_dir = FLAGS.out_dir or f"outputs/atlas_{FLAGS.model}"
     cli.require_out_dir(out_dir)
     reports = run_atlas_sweeps(viz_jobs, activity_job, run_dir, FLAGS.shard_size,
-                               FLAGS.prompt_shard_size, units, engine=FLAGS.engine,
-                               workers=FLAGS.workers, address=FLAGS.address)
+                               FLAGS.prompt_shard_size, units, sae_jobs=sae_jobs,
+                               sae_units=sae_units, sae_shard_size=FLAGS.sae_shard_size,
+                               engine=FLAGS.engine, workers=FLAGS.workers,
+                               address=FLAGS.address)
     for name, report in reports.items():
         logging.info("%s: %d shards written, %d skipped, %.2f units/s", name,
                      len(report.written), len(report.skipped), report.units_per_second)
@@ -93,7 +119,8 @@ def main(_):
     convs = parse_numbers(FLAGS.layers) or list(range(NUM_CONVS))
     count = build_atlas(unet, run_dir, viz_jobs, activity_job, AtlasFiles(out_dir), convs,
                         units, sae_units, FLAGS.top_examples,
-                        prompt_shard_size=FLAGS.prompt_shard_size)
+                        prompt_shard_size=FLAGS.prompt_shard_size, sae_jobs=sae_jobs,
+                        sae_shard_size=FLAGS.sae_shard_size)
     logging.info("wrote %d unit pages to %s/index.html", count, out_dir)
 
 

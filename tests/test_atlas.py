@@ -14,9 +14,11 @@ from keras_sd_interp import io
 from keras_sd_interp.atlas import TopExamples, word_scores
 from keras_sd_interp.sweeps.jobs.activity import ActivityJob, unit_summary
 from keras_sd_interp.sweeps.jobs.filters import PLAIN_CONVS, FilterVizJob, conv_role
+from keras_sd_interp.sweeps.jobs.sae_latents import SaeEditJob, SaeVizJob
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CONV, UNITS = 9, [0, 1, 2, 3]
+CONV, UNITS, SAE_UNITS = 9, [0, 1, 2, 3], [0, 1, 2]
+SAE_COMMON = dict(profile_prompts=4, num_steps=2, batch_size=2)
 
 
 def test_unit_summary_finds_peak_step_and_position():
@@ -72,17 +74,19 @@ def atlas_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("atlas")
     viz = FilterVizJob(steps=2, convs=(CONV,), batch_size=4)
     activity = ActivityJob(num_prompts=4, num_steps=2)
-    reports = run_atlas_sweeps([viz], activity, str(root / "run"), shard_size=4,
-                               prompt_shard_size=2, units=UNITS, progress=False)
-    assert [len(r.written) for r in reports.values()] == [1, 2]
-    again = run_atlas_sweeps([viz], activity, str(root / "run"), shard_size=4,
-                             prompt_shard_size=2, units=UNITS, progress=False)
-    assert [len(r.skipped) for r in again.values()] == [1, 2]
+    sae_jobs = [SaeVizJob(steps=3, **SAE_COMMON), SaeEditJob(amplify=8.0, **SAE_COMMON)]
+    sweeps = dict(shard_size=4, prompt_shard_size=2, units=UNITS, progress=False,
+                  sae_jobs=sae_jobs, sae_units=SAE_UNITS, sae_shard_size=2)
+    reports = run_atlas_sweeps([viz], activity, str(root / "run"), **sweeps)
+    assert [len(r.written) for r in reports.values()] == [1, 2, 2, 2]   # SAE: 0-1, 2-3
+    again = run_atlas_sweeps([viz], activity, str(root / "run"), **sweeps)
+    assert [len(r.skipped) for r in again.values()] == [1, 2, 2, 2]
     unet = viz.models()[0]   # built once in this process, by the sweep
     count = build_atlas(unet, str(root / "run"), [viz], activity, AtlasFiles(str(root / "html")),
-                        [CONV], UNITS, sae_units=[0, 1], num_top=2, circuits_top_k=2,
-                        prompt_shard_size=2, progress=False)
-    assert count == len(UNITS) + 2
+                        [CONV], UNITS, sae_units=SAE_UNITS, num_top=2, circuits_top_k=2,
+                        prompt_shard_size=2, progress=False, sae_jobs=sae_jobs,
+                        sae_shard_size=2)
+    assert count == len(UNITS) + len(SAE_UNITS)
     return str(root / "html")
 
 
@@ -94,8 +98,20 @@ def test_unit_page_holds_its_parts(atlas_dir):
         assert part in page, part
     search = json.load(open(os.path.join(atlas_dir, "search.json")))
     assert {entry["id"] for entry in search} == {f"conv_{CONV}/{u}" for u in UNITS} | {
-        "sae/0", "sae/1"}
+        f"sae/{u}" for u in SAE_UNITS}
     assert all(entry["words"] for entry in search)
+    for u in SAE_UNITS:
+        page = open(os.path.join(atlas_dir, "units", "sae", f"{u}.html")).read()
+        for part in ("timestep-aware (diffusion preset)", "optimized at t=",
+                     "Amplify / ablate preview", "x8: amplified", "ablated", "Class selectivity",
+                     "strongest (image, position) peaks", "Activity over timesteps"):
+            assert part in page, (u, part)
+        assert page.count(" sd)</li>") + page.count("(no prompt names it)") == 10   # all ten
+        for name in (f"{u}_sae_viz.png", f"{u}_before.png", f"{u}_amplified.png",
+                     f"{u}_ablated.png"):
+            assert os.path.getsize(os.path.join(atlas_dir, "units", "sae", name)) > 100
+    layer = open(os.path.join(atlas_dir, "layers", "sae.html")).read()
+    assert layer.count("_sae_viz.png") == len(SAE_UNITS)
 
 
 CRAWLER = """<!DOCTYPE html><html><body><iframe id="f"></iframe><script>
@@ -104,7 +120,8 @@ let images = 0;
 const frame = document.getElementById("f");
 function next() {
   if (!queue.length) { document.body.dataset.pages = seen.size; document.body.dataset.images =
-    images; document.body.dataset.broken = broken.join(" ") || "none"; return; }
+    images; document.body.dataset.broken = broken.join(" ") || "none";
+    document.body.dataset.seen = [...seen].join(" "); return; }
   const url = queue.shift(); seen.add(url);
   frame.onload = () => {
     let doc = null; try { doc = frame.contentDocument; } catch (e) {}
@@ -139,15 +156,19 @@ def test_chromium_follows_every_link_and_decodes_every_image(atlas_dir, tmp_path
     assert f'data-pages="{pages}"' in dom, (pages, dom[-1000:])   # every page reached by links
     assert int(dom.split('data-images="')[1].split('"')[0]) > 3 * len(UNITS)
     os.remove(crawler)
-    screenshot = os.environ.get("ATLAS_SCREENSHOT", str(tmp_path / "unit.png"))
-    subprocess.run(common + [f"--screenshot={screenshot}", "--window-size=1200,1400",
-                             "file://" + os.path.join(atlas_dir, "units", f"conv_{CONV}",
-                                                      "1.html")],
-                   capture_output=True, timeout=120)
+    seen = dom.split('data-seen="')[1].split('"')[0].split()
+    assert {u for u in SAE_UNITS if any(s.endswith(f"units/sae/{u}.html") for s in seen)} == set(
+        SAE_UNITS)                                       # the SAE pages among them
+    shots = os.environ.get("ATLAS_SCREENSHOT_DIR", str(tmp_path))
     from PIL import Image
 
-    with Image.open(screenshot) as image:
-        assert np.asarray(image.convert("L")).std() > 10   # not a blank page
+    for name, page in (("unit", f"conv_{CONV}/1.html"), ("sae", "sae/1.html")):
+        screenshot = os.path.join(shots, f"screenshot_{name}.png")
+        subprocess.run(common + [f"--screenshot={screenshot}", "--window-size=1200,1600",
+                                 "file://" + os.path.join(atlas_dir, "units", page)],
+                       capture_output=True, timeout=120)
+        with Image.open(screenshot) as image:
+            assert np.asarray(image.convert("L")).std() > 10   # not a blank page
 
 
 def test_script_refuses_bad_flags_before_building(tmp_path):
@@ -192,8 +213,36 @@ def test_jobs_pickle_for_ray_and_know_their_units_unbuilt():
 
     paper = FilterVizJob(mode="paper", steps=300, convs=(8, 9, 10))
     assert paper.units() == {"conv_9": 64, "conv_10": 64}     # conv 8 is a conv1: no page
-    for job in (paper, ActivityJob(num_prompts=8)):
+    for job in (paper, ActivityJob(num_prompts=8), SaeVizJob(steps=5), SaeEditJob()):
         copy = pickle.loads(pickle.dumps(job))
         assert copy == job and copy.settings() == job.settings()
     assert FilterVizJob().settings()["direction"] == "descent"
     assert ActivityJob().settings()["sae_path"].endswith("tiny_st8.npz")
+    assert SaeVizJob().units() == {"sae": 1536} and SaeEditJob().settings()["amplify"] == 4.0
+    assert len(SaeVizJob(profile_prompts=5).settings()["profile"]) == 5
+    with pytest.raises(ValueError, match="no bundled SAE"):
+        SaeVizJob(model="sd14").settings()
+
+
+def test_streamed_selectivity_equals_class_selectivity():
+    """SelectivityTop over shards of token peaks == sae.features.class_selectivity in one pass."""
+    from keras_sd_interp.atlas import SelectivityTop
+    from keras_sd_interp.sae import SparseAutoencoder
+    from keras_sd_interp.sae.features import class_selectivity, encode_tokens, position_classes
+
+    sae = SparseAutoencoder(6, expansion=3, k=2, seed=3)
+    rng = np.random.default_rng(1)
+    acts = rng.standard_normal((3, 10, 2, 4, 6)).astype(np.float32)   # (S, N, h, w, C)
+    left, right = rng.integers(0, 10, 10), np.where(rng.random(10) < 0.3, -1,
+                                                    rng.integers(0, 10, 10))
+    expected = class_selectivity(sae, acts, left, right, num_top=16)
+    peaks = encode_tokens(sae, acts).max(axis=0)                        # (N, h, w, m)
+    top = SelectivityTop(num=16)
+    for start, stop in ((0, 4), (4, 7), (7, 10)):
+        classes = position_classes(left[start:stop], right[start:stop], 4)
+        top.add(peaks[start:stop], np.broadcast_to(classes[:, None, :], (stop - start, 2, 4)))
+    result = top.result()
+    np.testing.assert_allclose(result["peak"], expected["peak"], rtol=1e-6)
+    np.testing.assert_allclose(result["share"], expected["share"])
+    np.testing.assert_array_equal(result["class_"], expected["class_"])
+    assert result["counts"].sum(axis=0).tolist() == [16] * sae.num_latents

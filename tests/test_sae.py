@@ -105,3 +105,21 @@ def test_top_examples_and_selectivity_on_planted_activations():
     scores = features.timestep_scores(sae, acts, 0)
     np.testing.assert_allclose(scores["max"], [1.0, 5.0])
     assert features.peak_timestep(sae, acts, [900, 400], 0) == 400
+
+
+def test_item_feature_edit_scales_each_items_own_latent():
+    sae = SparseAutoencoder(8, expansion=4, k=4, seed=2)
+    x = tf.constant(np.random.default_rng(4).standard_normal((3, 2, 2, 8)).astype(np.float32))
+    ones = tf.Variable(tf.ones((3, sae.num_latents)))
+    edit = features.item_feature_edit(sae, ones)
+    np.testing.assert_allclose(edit(x).numpy(), x.numpy(), atol=1e-5)
+    codes = sae.encode(tf.reshape(x, (-1, 8))).numpy().reshape(3, 4, -1).sum(axis=1)
+    latents, scales = [int(j) for j in codes.argmax(axis=1)], [0.0, 3.0, 1.0]   # each fires
+    factor = np.ones((3, sae.num_latents), np.float32)
+    factor[np.arange(3), latents] = scales
+    ones.assign(factor)                                  # the same edit, the variable changed
+    edited = edit(x).numpy()
+    for i in range(3):
+        one = features.feature_edit(sae, latents[i], scales[i])(x[i:i + 1]).numpy()
+        np.testing.assert_allclose(edited[i:i + 1], one, atol=1e-5)
+    assert np.abs(edited[:2] - x.numpy()[:2]).max(axis=(1, 2, 3)).min() > 1e-2   # ablated, x3

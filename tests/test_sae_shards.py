@@ -198,3 +198,47 @@ def test_saeuron_checkpoint_loads_into_our_sae(tmp_path):
     os.remove(folder / "cfg.json")
     with pytest.raises(ValueError, match="cfg.json: expected SAeUron's cfg.json"):
         load_sae(str(folder))
+
+
+def _runner_collection(run_dir, **engine):
+    from keras_sd_interp.sweeps import run_sweep
+    from keras_sd_interp.sweeps.jobs.sae_collect import SaeCollectJob
+
+    job = SaeCollectJob(prompts=tuple(PROMPTS), plan=PLAN)
+    report = run_sweep(job, job.shards(), run_dir, progress=False, **engine)
+    return job, report
+
+
+def _assert_same_shards(paths, folder):
+    runner_files = sae_shards.shard_files(folder)
+    assert [os.path.basename(p) for p in runner_files] == [
+        "prompts_00000-00002.npz", "prompts_00002-00004.npz", "prompts_00004-00005.npz"]
+    for a, b in zip(paths, runner_files):
+        first, second = read_shard(a), read_shard(b)
+        assert set(first) == set(second)
+        for name in first:
+            np.testing.assert_array_equal(first[name], second[name])
+
+
+def test_sweep_runner_collects_the_same_shards(straight, tmp_path):
+    """The collection as a sweep job (prompt shards of batch_size): the same arrays as
+    collect_shards, read back by shard_files / sample_tokens; a rerun skips every shard."""
+    from keras_sd_interp.sweeps import Shard
+
+    _, paths = straight
+    job, report = _runner_collection(str(tmp_path))
+    assert (len(report.written), report.units) == (3, 5)
+    _assert_same_shards(paths, str(tmp_path))
+    assert sae_shards.sample_tokens(str(tmp_path), 6).shape == (6, 96)
+    assert len(_runner_collection(str(tmp_path))[1].skipped) == 3
+    with pytest.raises(ValueError, match="batch_size=2"):
+        job.run({"pipe": None}, Shard(job.name, "", 1, 3))
+
+
+@pytest.mark.slow
+def test_sweep_collection_on_ray_writes_the_same_shards(straight, tmp_path):
+    pytest.importorskip("ray")
+    _, paths = straight
+    _, report = _runner_collection(str(tmp_path), engine="ray", workers=1)
+    assert report.units == 5
+    _assert_same_shards(paths, str(tmp_path))

@@ -8,6 +8,7 @@ reads the shards and calls both is `experiments.atlas`.
 """
 
 from keras_sd_interp.atlas.connections import unit_connections
-from keras_sd_interp.atlas.summaries import TopExamples, timestep_activity, word_scores
+from keras_sd_interp.atlas.summaries import (SelectivityTop, TopExamples, timestep_activity,
+                                             word_scores)
 
-__all__ = ["TopExamples", "timestep_activity", "unit_connections", "word_scores"]
+__all__ = ["SelectivityTop", "TopExamples", "timestep_activity", "unit_connections", "word_scores"]

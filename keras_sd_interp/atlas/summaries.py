@@ -58,3 +58,34 @@ def word_scores(peaks, left, right, words):
         if named.any():
             scores[index] = (peaks[named].mean(axis=0) - mean) / spread
     return scores
+
+
+class SelectivityTop:
+    """Class selectivity of every unit, streamed: the prompted classes of its `num` strongest
+    (image, position) peaks, as `sae.features.class_selectivity` computes in one pass.
+
+    `add(token_peak, classes)`: token_peak (n, h, w, c) each position's peak over steps,
+    classes (n, h, w) the class prompted at each position (`sae.features.position_classes`);
+    `result()`: class_ (c,) the modal class, share (c,) its share of the top, peak (c,) the
+    strongest value, counts (num_classes, c).
+    """
+
+    def __init__(self, num=16, num_classes=10):
+        self.num, self.num_classes = num, num_classes
+        self.values = self.classes = None
+
+    def add(self, token_peak, classes):
+        c = token_peak.shape[-1]
+        values = np.asarray(token_peak, np.float32).reshape(-1, c)
+        labels = np.broadcast_to(np.asarray(classes).reshape(-1, 1), values.shape)
+        if self.values is not None:
+            values = np.concatenate([self.values, values])
+            labels = np.concatenate([self.classes, labels])
+        order = np.argsort(-values, axis=0, kind="stable")[: self.num]
+        self.values = np.take_along_axis(values, order, axis=0)
+        self.classes = np.take_along_axis(labels, order, axis=0)
+
+    def result(self):
+        counts = np.stack([(self.classes == k).sum(axis=0) for k in range(self.num_classes)])
+        return {"class_": counts.argmax(axis=0), "share": counts.max(axis=0) / len(self.values),
+                "peak": self.values.max(axis=0), "counts": counts}

@@ -10,10 +10,12 @@ both); a unit without a visualization shard gets none on its page.
 
 import numpy as np
 
-from keras_sd_interp.atlas import TopExamples, timestep_activity, unit_connections, word_scores
+from keras_sd_interp.atlas import (SelectivityTop, TopExamples, timestep_activity,
+                                   unit_connections, word_scores)
 from keras_sd_interp.circuits import find_circuits, main_path
 from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
 from keras_sd_interp.lens.graph import inventory
+from keras_sd_interp.sae.features import position_classes
 from keras_sd_interp.sweeps import ShardStore, prompt_shards, unit_shards
 from keras_sd_interp.sweeps.jobs.filters import conv_site
 
@@ -48,7 +50,7 @@ class ActivityTables:
         self.images, self.timesteps = {}, None
         tops = {g: TopExamples(num_top) for g in groups}
         means, peaks = {g: [] for g in groups}, {g: [] for g in groups}
-        seen = []
+        seen, selectivity = [], SelectivityTop()
         for shard in prompt_shards(job.name, job.num_prompts, shard_size):
             arrays = store.load(shard)
             if arrays is None:
@@ -61,6 +63,12 @@ class ActivityTables:
                     tops[g].add(arrays, g)
                     means[g].append(arrays[f"{g}.mean"])
                     peaks[g].append(arrays[f"{g}.peak"])
+            if "sae.token_peak" in arrays and "sae" in groups:   # shards from before: none
+                index = arrays["prompt_index"]
+                width = arrays["sae.token_peak"].shape[2]
+                classes = position_classes(left[index], right[index], width)     # (n, w)
+                selectivity.add(arrays["sae.token_peak"], np.broadcast_to(
+                    classes[:, None, :], arrays["sae.token_peak"].shape[:3]))
         if not seen:
             raise FileNotFoundError(f"no activity shards in {run_dir}/{job.name}: run the "
                                     "activity sweep first")
@@ -69,6 +77,7 @@ class ActivityTables:
         self.curves = {g: timestep_activity(means[g]) for g in self.top}
         self.words = {g: word_scores(np.concatenate(peaks[g]), left[index], right[index],
                                      CLASS_NAMES) for g in self.top}
+        self.selectivity = selectivity.result() if selectivity.values is not None else None
 
     def unit(self, group, unit, num_words=3):
         """The top examples, activity curve and driving words of one unit (JSON-ready, with
@@ -106,15 +115,66 @@ def conv_records(unet, run_dir, viz_jobs, tables, conv_index, units=None, num_li
     return records
 
 
-def sae_records(tables, units=None):
-    """One record per SAE latent (all, or those in `units`)."""
+def sae_job_units(run_dir, job, units=None, shard_size=16):
+    """latent -> {array name: its row} of an SAE job's shards on disk (`units`: those only)."""
+    store, found = job_store(run_dir, job), {}
+    for shard in unit_shards(job.name, job.units(), shard_size):
+        arrays = None
+        if units is None or any(shard.start <= u < shard.stop for u in units):
+            arrays = store.load(shard)
+        if arrays is None:
+            continue
+        for u in range(shard.start, shard.stop):
+            found[u] = {name: value[u - shard.start] for name, value in arrays.items()
+                        if name != "objective"}
+    return found
+
+
+def selectivity_record(selectivity, unit):
+    """The class selectivity of one latent, JSON-ready, or None without the shards' data."""
+    if selectivity is None:
+        return None
+    counts = selectivity["counts"][:, unit]
+    return {"word": CLASS_NAMES[int(selectivity["class_"][unit])],
+            "share": float(selectivity["share"][unit]), "peak": float(selectivity["peak"][unit]),
+            "top": int(counts.sum()),
+            "counts": [{"word": CLASS_NAMES[k], "count": int(counts[k])}
+                       for k in np.argsort(-counts, kind="stable") if counts[k]]}
+
+
+def preview_record(edit_job, found):
+    """The amplify / ablate preview of one latent from its SaeEditJob row, or None."""
+    if found is None:
+        return None
+    return {"prompt": edit_job.profile_prompt_list()[int(found["prompt_index"])],
+            "amplify": edit_job.amplify, "peak": float(found["peak"]),
+            **{name: found[name] for name in ("before", "amplified", "ablated")},
+            "change_amplified": float(found["change_amplified"]),
+            "change_ablated": float(found["change_ablated"])}
+
+
+def sae_records(tables, units=None, run_dir=None, sae_jobs=(), sae_shard_size=16):
+    """One record per SAE latent (all, or those in `units`); `sae_jobs`: the SaeVizJob /
+    SaeEditJob whose shards in `run_dir` add visualizations and previews."""
     if "sae" not in tables.top:
         return []
     count = tables.top["sae"]["value"].shape[1]
-    return [{"id": f"sae/{u}", "group": "sae", "conv": None, "filter": u,
-             "name": f"SAE latent {u}", "role": "sae", "layer_index": None, "viz": {},
-             "incoming": [], "outgoing": [], **tables.unit("sae", u)}
-            for u in range(count) if units is None or u in units]
+    chosen = [u for u in range(count) if units is None or u in units]
+    rows = {job.name: sae_job_units(run_dir, job, chosen, sae_shard_size) for job in sae_jobs}
+    edit = next((job for job in sae_jobs if job.name == "sae_edit"), None)
+    records = []
+    for u in chosen:
+        viz = rows.get("sae_viz", {}).get(u)
+        records.append({
+            "id": f"sae/{u}", "group": "sae", "conv": None, "filter": u,
+            "name": f"SAE latent {u}", "role": "sae", "layer_index": None,
+            "viz": {"sae_viz": viz["images"]} if viz else {},
+            "viz_timestep": int(viz["timestep"]) if viz else None,
+            "viz_fires": bool(viz["fires"]) if viz else None,
+            "selectivity": selectivity_record(tables.selectivity, u),
+            "preview": preview_record(edit, rows.get("sae_edit", {}).get(u)) if edit else None,
+            "incoming": [], "outgoing": [], **tables.unit("sae", u, num_words=10)})
+    return records
 
 
 def paper_circuits(unet, top_k=5):
@@ -129,9 +189,10 @@ def paper_circuits(unet, top_k=5):
 
 def build_atlas(unet, run_dir, viz_jobs, activity_job, files, convs, units=None,
                 sae_units=None, num_top=4, circuits_top_k=5, prompt_shard_size=8,
-                progress=True):
+                progress=True, sae_jobs=(), sae_shard_size=16):
     """Reads the shards, makes every record and hands them to `files` (an AtlasFiles):
-    `files.write(records_by_group, circuits, prompts_images)`. Returns the number of units."""
+    `files.write(records_by_group, circuits, prompts_images)`. Returns the number of units.
+    sae_jobs: SaeVizJob / SaeEditJob (their shards of sae_shard_size latents)."""
     from tqdm.auto import tqdm
 
     groups = list(convs) + (["sae"] if sae_units is None or len(sae_units) else [])
@@ -139,7 +200,8 @@ def build_atlas(unet, run_dir, viz_jobs, activity_job, files, convs, units=None,
     by_group = {}
     for k in tqdm(convs, desc="atlas convs", disable=not progress):
         by_group[f"conv_{k}"] = conv_records(unet, run_dir, viz_jobs, tables, k, units)
-    sae = sae_records(tables, sae_units) if "sae" in groups else []
+    sae = sae_records(tables, sae_units, run_dir, sae_jobs, sae_shard_size) \
+        if "sae" in groups else []
     if sae:
         by_group["sae"] = sae
     files.write(by_group, paper_circuits(unet, circuits_top_k), tables.images)
@@ -155,15 +217,18 @@ def selected_shards(shards, units):
 
 
 def run_atlas_sweeps(viz_jobs, activity_job, run_dir, shard_size=32, prompt_shard_size=8,
-                     units=None, progress=True, **engine):
-    """Runs the visualization sweeps (the units selected) and the activity sweep into
-    `run_dir/<job name>`; returns {job name: SweepReport}. `engine`: run_sweep's engine,
-    workers, address."""
+                     units=None, progress=True, sae_jobs=(), sae_units=None, sae_shard_size=16,
+                     **engine):
+    """Runs the visualization sweeps (the units selected), the SAE latent sweeps (`sae_jobs`,
+    the latents `sae_units`, None: all) and the activity sweep into `run_dir/<job name>`;
+    returns {job name: SweepReport}. `engine`: run_sweep's engine, workers, address."""
     from keras_sd_interp.sweeps import run_sweep
 
     reports = {}
-    for job in viz_jobs:
-        shards = selected_shards(unit_shards(job.name, job.units(), shard_size), units)
+    chosen = [(job, shard_size, units) for job in viz_jobs]
+    chosen += [(job, sae_shard_size, sae_units) for job in sae_jobs]
+    for job, size, selection in chosen:
+        shards = selected_shards(unit_shards(job.name, job.units(), size), selection)
         reports[job.name] = run_sweep(job, shards, f"{run_dir}/{job.name}", progress=progress,
                                       **engine)
     shards = prompt_shards(activity_job.name, activity_job.num_prompts, prompt_shard_size)

@@ -21,7 +21,9 @@ from keras_sd_interp.reports.plotting.atlas import curve_points, heat_rgba
 
 VIZ_LABELS = {"filters_corrected_descent": "corrected descent",
               "filters_corrected_ascent": "corrected ascent",
-              "filters_paper_descent": "paper mode (whole layer, descent)"}
+              "filters_paper_descent": "paper mode (whole layer, descent)",
+              "sae_viz": "timestep-aware (diffusion preset)"}
+PREVIEW = (("before", "as generated"), ("amplified", "amplified"), ("ablated", "ablated"))
 
 
 def unit_url(group, unit):
@@ -69,10 +71,25 @@ class AtlasFiles:
             examples.append({**{k: v for k, v in example.items() if k != "map"}, "heat": name,
                              "image": f"../../examples/{example['prompt_index']}.png"})
         return {"record": record, "viz": viz, "examples": examples,
+                "preview": self._preview(folder, unit, record.get("preview")),
                 "incoming": self._links(record["incoming"], built),
                 "outgoing": self._links(record["outgoing"], built),
                 "curve": curve_points(record["activity"]),
                 "first_t": record["timesteps"][0], "last_t": record["timesteps"][-1]}
+
+    def _preview(self, folder, unit, preview):
+        """Saves an SAE latent's before / amplified / ablated images; the template's list."""
+        if not preview:
+            return None
+        shown = []
+        for key, label in PREVIEW:
+            name = f"{unit}_{key}.png"
+            io.save_image(self._path(folder, name), np.asarray(preview[key]))
+            if key == "amplified":
+                label = f"x{preview['amplify']:g}: {label}"
+            change = preview.get(f"change_{key}")
+            shown.append({"src": name, "label": label, "change": change})
+        return {"prompt": preview["prompt"], "peak": preview["peak"], "images": shown}
 
     def write(self, by_group, circuits, images):
         """by_group: group -> list of unit records (`experiments.atlas`); circuits: the paper's
@@ -90,7 +107,7 @@ class AtlasFiles:
                                 title=record["id"], **self._unit_context(record, built))
                 search.append({"id": record["id"], "name": record["name"],
                                "url": unit_url(group, record["filter"]),
-                               "words": " ".join(w["word"] for w in record["words"])})
+                               "words": search_words(record)})
             self._save_page(f"layers/{group}.html", "atlas_layer.html.j2",
                             title=group_title(records), group=group, records=records)
         for circuit in circuits:
@@ -108,6 +125,14 @@ class AtlasFiles:
                      "window.ATLAS_INDEX = " + json_text(search) + ";\n")
         io.save_text(self._path("atlas.js"), render("atlas.js.j2", {}))
         io.save_text(self._path("atlas.css"), render("atlas.css.j2", {}))
+
+
+def search_words(record, num=3):
+    """The words a unit is found by: its `num` strongest class words, then its selective class
+    (SAE latents), without repeats."""
+    words = [w["word"] for w in record["words"][:num]]
+    selective = (record.get("selectivity") or {}).get("word")
+    return " ".join(words + ([selective] if selective and selective not in words else []))
 
 
 def json_text(obj):

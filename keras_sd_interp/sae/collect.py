@@ -6,6 +6,8 @@ counting 0..5 down, 6 middle, 7..15 up). Each spatial position of each (step, im
 token of width C (tiny: 2 x 4 positions x 96 channels; SD 1.4 at 512: 16 x 16 x 1280).
 """
 
+import dataclasses
+
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -58,3 +60,100 @@ def training_prompts(num_prompts, seed=0, single_share=0.25):
     prompts = [single_caption(a) if s else pair_caption(a, b)
                for a, b, s in zip(left, right, single)]
     return prompts, left, np.where(single, -1, right)
+
+
+DTYPES = ("float16", "float32")
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardPlan:
+    """What one collection records.
+
+    site: the U-Net site; num_steps, guidance: the sampler's; steps: step indices kept (None:
+    all); positions: positions kept per (image, step), drawn without replacement (None: all);
+    batch_size: prompts per shard; seed: noise seed of shard 0 (shard b: seed + b); dtype:
+    "float16" or "float32" on disk."""
+
+    site: str = "spatial_transformer_8"
+    num_steps: int = 25
+    steps: tuple = None
+    guidance: float = 5.0
+    positions: int = None
+    batch_size: int = 8
+    seed: int = 0
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype={self.dtype!r}: use one of {DTYPES}")
+        if self.steps is not None:
+            steps = tuple(int(s) for s in self.steps)
+            bad = [s for s in steps if not 0 <= s < self.num_steps]
+            if bad or not steps:
+                raise ValueError(f"steps {list(steps)}: give step indices in "
+                                 f"0..{self.num_steps - 1}")
+            object.__setattr__(self, "steps", steps)
+        if self.positions is not None and self.positions < 1:
+            raise ValueError(f"positions={self.positions}: give None (all) or >= 1")
+
+    def kept_steps(self):
+        return self.steps if self.steps is not None else tuple(range(self.num_steps))
+
+    def estimate_bytes(self, num_prompts, grid, width):
+        """Bytes on disk for `num_prompts` prompts at a site of `grid` (h, w) x `width`."""
+        per_step = min(self.positions or grid[0] * grid[1], grid[0] * grid[1])
+        bytes_per = np.dtype(self.dtype).itemsize * width + 3 * 4
+        return int(num_prompts) * len(self.kept_steps()) * per_step * bytes_per
+
+    def settings(self, num_prompts):
+        """The settings a shard folder records (`training.run_settings`)."""
+        return {**dataclasses.asdict(self), "steps": list(self.kept_steps()),
+                "num_prompts": int(num_prompts)}
+
+
+def _subsample(acts, positions, rng):
+    """acts (S, n, h, w, C) -> tokens (S*n*p, C) and their (image, step slot, position) ids.
+
+    p = positions (or h * w): for every (step, image) the same number of distinct positions."""
+    s, n, h, w, c = acts.shape
+    flat = acts.reshape(s, n, h * w, c)
+    if positions is None or positions >= h * w:
+        chosen = np.broadcast_to(np.arange(h * w), (s, n, h * w))
+    else:
+        chosen = np.argsort(rng.random((s, n, h * w)), axis=-1)[..., :positions]
+        chosen = np.sort(chosen, axis=-1)
+    p = chosen.shape[-1]
+    tokens = np.take_along_axis(flat, chosen[..., None], axis=2).reshape(-1, c)
+    slot = np.broadcast_to(np.arange(s)[:, None, None], (s, n, p)).ravel()
+    image = np.broadcast_to(np.arange(n)[None, :, None], (s, n, p)).ravel()
+    return tokens, image, slot, chosen.ravel()
+
+
+def _check_finite(acts, prompts, kept):
+    bad = ~np.isfinite(acts).all(axis=(2, 3, 4))                       # (S, n)
+    if bad.any():
+        slot, image = np.argwhere(bad)[0]
+        raise FloatingPointError(
+            f"non-finite activation (NaN or inf) at step {kept[slot]} of prompt "
+            f"{prompts[image]!r}: nothing written for its shard; check the model's weights")
+
+
+def record_batch(pipe, prompts, plan, batch_index):
+    """Generates one shard's prompts and records the plan's site.
+
+    Returns dict of tokens (n, C) in plan.dtype and int32 image (into `prompts`), step and
+    position (n,)."""
+    kept = plan.kept_steps()
+    with lens.trace(pipe, record=plan.site, steps=list(kept), reduce=None) as tr:
+        pipe.sampler.generate(list(prompts), batch_size=1, num_steps=plan.num_steps,
+                              unconditional_guidance_scale=plan.guidance,
+                              seed=plan.seed + batch_index)
+    acts = np.asarray(tr[plan.site], np.float32)                       # (S, n, h, w, C)
+    if acts.ndim != 5:
+        raise ValueError(f"site {plan.site!r} records {acts.shape[1:]}: shards need a (h, w, C) "
+                         "site of the U-Net")
+    _check_finite(acts, prompts, kept)
+    rng = np.random.default_rng([plan.seed, batch_index])
+    tokens, image, slot, position = _subsample(acts, plan.positions, rng)
+    return {"tokens": tokens.astype(plan.dtype), "image": image.astype(np.int32),
+            "step": np.asarray(kept, np.int32)[slot], "position": position.astype(np.int32)}

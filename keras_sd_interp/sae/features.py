@@ -91,6 +91,21 @@ def class_selectivity(sae, activations, left, right, num_top=16, chunk_latents=N
             "peak": flat.max(0)}
 
 
+def _code_edit(sae, scale_codes):
+    """The lens edit x -> decode(scale_codes(z)) + (x - decode(z)), z = encode(x) shaped
+    (B, T, m) for a (B, ..., C) tensor (T: its positions)."""
+
+    def edit(tensor, where=None):
+        shape = tf.shape(tensor)
+        x = tf.reshape(tensor, (-1, tensor.shape[-1]))
+        z = sae.encode(x)
+        error = x - sae.decode(z)
+        scaled = scale_codes(tf.reshape(z, (shape[0], -1, z.shape[-1])))
+        return tf.reshape(sae.decode(tf.reshape(scaled, tf.shape(z))) + error, shape)
+
+    return edit
+
+
 def feature_edit(sae, latents, scale):
     """A lens edit that scales SAE latent(s) at the site it is put on, keeping the SAE's error.
 
@@ -100,15 +115,15 @@ def feature_edit(sae, latents, scale):
     mask = np.zeros(sae.num_latents, np.float32)
     mask[np.atleast_1d(latents)] = 1.0
     factor = tf.constant(1.0 + (float(scale) - 1.0) * mask)
+    return _code_edit(sae, lambda z: z * factor)
 
-    def edit(tensor, where=None):
-        shape = tf.shape(tensor)
-        x = tf.reshape(tensor, (-1, tensor.shape[-1]))
-        z = sae.encode(x)
-        error = x - sae.decode(z)
-        return tf.reshape(sae.decode(z * factor) + error, shape)
 
-    return edit
+def item_feature_edit(sae, factor):
+    """A lens edit that scales latents item by item: item i's codes are multiplied by
+    `factor[i]` ((B, m): a tf.Variable reuses one compiled step across calls; or a tensor),
+    keeping the SAE's error as `feature_edit` does. The edited tensor is (B, ..., C), B the
+    factor's rows (the half the trace edits: with guidance, the conditional half's prompts)."""
+    return _code_edit(sae, lambda z: z * tf.expand_dims(factor, 1))
 
 
 def splice(sae):

@@ -9,7 +9,9 @@ and "sae.<name>" for the SAE's latents):
 - peak (n, c) float32: the maximum over steps and positions; peak_step, peak_pos (n, c) int16:
   where it is (step index, row-major position);
 - maps (n, c, h, w) float16: the unit's map at its peak step (the atlas's heat map);
-- mean (S, n, c) float32: the mean over positions at each step (activity over timesteps).
+- mean (S, n, c) float32: the mean over positions at each step (activity over timesteps);
+- for the SAE only, token_peak (n, h, w, m) float16: each position's peak over steps (class
+  selectivity over (image, position) pairs, as `sae.features.class_selectivity`).
 Plus images uint8 (n, H, W, C), prompt_index (n,) and timesteps (S,). Streaming top-k over shards
 is `atlas.summaries`.
 """
@@ -109,4 +111,5 @@ class ActivityJob:
         if sae is not None:
             codes = encode_tokens(sae, np.asarray(trace[SAE_SITE], np.float32))
             arrays.update({f"sae.{name}": value for name, value in unit_summary(codes).items()})
+            arrays["sae.token_peak"] = codes.max(axis=0).astype(np.float16)
         return arrays
