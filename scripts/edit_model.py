@@ -109,7 +109,7 @@ def _read_prompts():
 def _check_scorer_flags(scorer):
     """The flags only LocoGen reads (--method=locoedit --layers=auto) refused elsewhere, where
     they would be ignored; --clip_preset and --clip_dir checked (files only, no model)."""
-    from keras_sd_interp.cli import scorer_problem
+    from keras_sd_interp.cli import check_clip_reachable, scorer_problem
     from keras_sd_interp.models.clip import check_preset
 
     locogen = ["scorer", "clip_preset", "clip_dir", "window"]
@@ -125,8 +125,13 @@ def _check_scorer_flags(scorer):
         raise app.UsageError(problem)
     try:
         check_preset(FLAGS.clip_preset)
+        if FLAGS.method == "locoedit" and FLAGS.layers == "auto":  # offline: before the load
+            check_clip_reachable(FLAGS.model, scorer, FLAGS.clip_preset, FLAGS.clip_dir,
+                                 FLAGS.random_weights)
     except ValueError as error:
         raise app.UsageError(f"--clip_preset: {error}") from None
+    except FileNotFoundError as error:
+        raise app.UsageError(str(error)) from None
 
 
 def _check_flags():

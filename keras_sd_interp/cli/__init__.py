@@ -368,3 +368,14 @@ def scorer_from_flags(flag_values, pipe):
         return scoring.tiny_clip_scorer()
     return scoring.sd14_clip_scorer(pipe.tokenizer, flag_values.clip_preset,
                                     flag_values.clip_dir, flag_values.random_weights)
+
+
+def check_clip_reachable(model, scorer, clip_preset, clip_dir=None, random_weights=False):
+    """sd14 CLIP-Score from a keras-cv preset (no --clip_dir, real weights): its config.json is
+    fetched now (small, cached), so an offline machine hears it before the SD v1.4 load rather
+    than after. Raises FileNotFoundError naming the preset and --clip_dir."""
+    if scorer != "clip" or model == "tiny" or clip_dir or random_weights:
+        return
+    from keras_sd_interp.models.clip import fetch_preset_config
+
+    fetch_preset_config(clip_preset)

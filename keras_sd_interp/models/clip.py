@@ -91,6 +91,13 @@ def check_preset_folder(clip_dir):
            clip_dir)
 
 
+def fetch_preset_config(preset):
+    """The path of `preset`'s config.json, fetched through keras-cv's preset path (cached after
+    the first time); FileNotFoundError as `load_clip` gives it (offline: pass --clip_dir)."""
+    check_preset(preset)
+    return _fetch(clip_model.CLIP.presets[preset]["kaggle_handle"], CONFIG_FILE, preset, None)
+
+
 def check_preset(preset, clip_dir=None):
     """ValueError for a preset name keras-cv does not know (unless a local folder is given)."""
     if clip_dir is None and preset not in PRESETS:
