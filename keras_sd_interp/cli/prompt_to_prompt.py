@@ -56,8 +56,9 @@ def request(flag_values):
     blend = blend_of(flag_values.blend_words, flag_values.threshold, flag_values.start_blend)
     edits = p2p.check_request(flag_values.source, flag_values.edits, controller, blend,
                               flag_values.num_steps)
+    model = getattr(flag_values, "model", "tiny")  # the script's default
     for prompt in [flag_values.source] + list(edits):
-        problem = prompt_problem(flag_values.model, prompt)
+        problem = prompt_problem(model, prompt)
         if problem:
             raise ValueError(problem)
     return flag_values.source, edits, controller, blend
