@@ -372,3 +372,12 @@ def test_concept_span_names_the_phrase_and_refuses_a_prompt_that_is_not_text():
     with pytest.raises(TypeError, match="prompt=None: give a string"):
         tokens.span(None, "bag")
     assert tokens.span("a sneaker and a bag", "BAG").positions == [5]
+
+
+def test_visualize_filters_checks_conv_filters_before_any_model(monkeypatch):
+    with parsed_script("visualize_filters", "--convs=9", "--filters=60-64") as module:
+        monkeypatch.setattr(module, "unet_and_decoder",
+                            lambda *a: pytest.fail("the U-Net was built"))
+        with pytest.raises(app.UsageError, match=r"--filters: 64 is out of range for conv 9: "
+                                                 r"it has filters 0\.\.63 \(--model=tiny\)"):
+            module.main([])
