@@ -57,7 +57,59 @@ flags.register_validator("sae_jobs", lambda values: values == ["none"] or all(
     v in ("viz", "edit") for v in values), "--sae_jobs: viz and/or edit, or none")
 flags.register_validator("sae_units", lambda values: values == ["none"] or all(
     v.replace("-", "").isdigit() for v in values), "--sae_units: indices like 0-15, or none")
+cli.check_out_dir("run_dir")
+cli.check_out_dir("out_dir")
 FLAGS = flags.FLAGS
+
+
+def _sae_units(values):
+    """--sae_units as a list (None: all; []: none)."""
+    return None if not values else [] if values == ["none"] else parse_numbers(values)
+
+
+def _check_units(values):
+    """--units against every chosen conv's filters and --sae_units against the SAE's latents,
+    from the preset's widths and the SAE file (no model is built)."""
+    from keras_sd_interp.lens.taps import conv_filter_count
+
+    try:
+        units = parse_numbers(values["units"])
+        sae_units = _sae_units(values["sae_units"])
+    except ValueError as error:
+        raise flags.ValidationError(str(error)) from None
+    convs = parse_numbers(values["layers"]) or range(NUM_CONVS)
+    if units:
+        count, conv = min((conv_filter_count(values["model"], c), c) for c in convs)
+        if max(units) >= count:
+            raise flags.ValidationError(
+                f"--units={','.join(values['units'])}: conv {conv} has filters 0..{count - 1} "
+                f"(--model={values['model']}); give units every chosen conv has")
+    if sae_units:
+        if values["model"] != "tiny":
+            raise flags.ValidationError(f"--sae_units: the --model={values['model']} atlas has "
+                                        "no SAE (the bundled one is tiny's); give --sae_units=none")
+        from keras_sd_interp.sae import load_sae
+        from keras_sd_interp.sweeps.jobs.activity import BUNDLED_SAE
+
+        size = load_sae(BUNDLED_SAE).num_latents
+        if max(sae_units) >= size:
+            raise flags.ValidationError(f"--sae_units: {max(sae_units)} is out of range: the "
+                                        f"SAE has {size} latents (0..{size - 1})")
+    return True
+
+
+def _check_engine(values):
+    from keras_sd_interp.sweeps.runner import check_engine
+
+    try:
+        check_engine(values["engine"], values["workers"], values["address"])
+    except ValueError as error:
+        raise flags.ValidationError(str(error)) from None
+    return True
+
+
+flags.register_multi_flags_validator(["units", "sae_units", "layers", "model"], _check_units)
+flags.register_multi_flags_validator(["engine", "workers", "address"], _check_engine)
 
 
 def jobs_from_flags():
@@ -98,11 +150,10 @@ def main(_):
 
     viz_jobs, activity_job, sae_jobs = jobs_from_flags()
     units = parse_numbers(FLAGS.units) or None
-    sae_units = None if not FLAGS.sae_units else (
-        [] if FLAGS.sae_units == ["none"] else parse_numbers(FLAGS.sae_units))
+    sae_units = _sae_units(FLAGS.sae_units)
     run_dir = FLAGS.run_dir or f"runs/atlas_{FLAGS.model}"
     out_dir = FLAGS.out_dir or f"outputs/atlas_{FLAGS.model}"
-    cli.require_out_dir(out_dir)
+    cli.require_out_dir(out_dir)  # the defaults (the flags are checked while parsed)
     reports = run_atlas_sweeps(viz_jobs, activity_job, run_dir, FLAGS.shard_size,
                                FLAGS.prompt_shard_size, units, sae_jobs=sae_jobs,
                                sae_units=sae_units, sae_shard_size=FLAGS.sae_shard_size,

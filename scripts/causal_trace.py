@@ -63,6 +63,11 @@ def main(argv):
     from keras_sd_interp.models import load_pipeline
     from keras_sd_interp.reports.causal_trace import write_causal_trace
 
+    try:  # offline, a preset CLIP fails here, before the SD v1.4 load
+        cli.check_clip_reachable(FLAGS.model, cli.scorer_name(FLAGS), FLAGS.clip_preset,
+                                 FLAGS.clip_dir, FLAGS.random_weights)
+    except FileNotFoundError as error:
+        raise app.UsageError(str(error)) from None
     pipe = load_pipeline(FLAGS.model, FLAGS.img_height, FLAGS.img_width, FLAGS.weights_dir,
                          FLAGS.random_weights, bundle_dir=FLAGS.bundle_dir)
     ct.subject_tokens(pipe, cases)  # the tokenizer alone: a bad subject stops before any model

@@ -41,7 +41,8 @@ flags.DEFINE_enum("scorer", None, ["judge", "clip"], "LocoGen's scorer: the Fash
                   "tiny, clip on sd14.")
 flags.DEFINE_string("clip_preset", "clip-vit-base-patch32", "sd14 --scorer=clip: keras-cv CLIP "
                     "preset (fetched by keras-cv) unless --clip_dir is given.")
-flags.DEFINE_string("clip_dir", None, "sd14 --scorer=clip: a local keras-cv CLIP preset folder.")
+flags.DEFINE_string("clip_dir", None, "--scorer=clip: a local CLIP folder (sd14: a keras-cv "
+                    "preset folder; tiny: a tiny CLIP bundle, default the shipped one).")
 flags.DEFINE_integer("num_steps", 10, "DDIM steps.")
 flags.DEFINE_float("guidance", 5.0, "Classifier-free guidance scale.")
 flags.DEFINE_integer("num_seeds", 2, "Images per prompt.")
@@ -105,6 +106,34 @@ def _read_prompts():
     return prompts
 
 
+def _check_scorer_flags(scorer):
+    """The flags only LocoGen reads (--method=locoedit --layers=auto) refused elsewhere, where
+    they would be ignored; --clip_preset and --clip_dir checked (files only, no model)."""
+    from keras_sd_interp.cli import check_clip_reachable, scorer_problem
+    from keras_sd_interp.models.clip import check_preset
+
+    locogen = ["scorer", "clip_preset", "clip_dir", "window"]
+    if FLAGS.method != "locoedit" or FLAGS.layers != "auto":
+        given = [f"--{name}" for name in locogen if FLAGS[name].present]
+        given += ["--layers"] if FLAGS.method == "diffquickfix" and FLAGS["layers"].present else []
+        if given:
+            raise app.UsageError(f"{', '.join(given)}: only --method=locoedit reads --layers, "
+                                 "and only its --layers=auto (LocoGen) reads --scorer, "
+                                 "--clip_preset, --clip_dir and --window; they would be ignored")
+    problem = scorer_problem(scorer, FLAGS.model, FLAGS.clip_dir)
+    if problem:
+        raise app.UsageError(problem)
+    try:
+        check_preset(FLAGS.clip_preset)
+        if FLAGS.method == "locoedit" and FLAGS.layers == "auto":  # offline: before the load
+            check_clip_reachable(FLAGS.model, scorer, FLAGS.clip_preset, FLAGS.clip_dir,
+                                 FLAGS.random_weights)
+    except ValueError as error:
+        raise app.UsageError(f"--clip_preset: {error}") from None
+    except FileNotFoundError as error:
+        raise app.UsageError(str(error)) from None
+
+
 def _check_flags():
     """Checks the flags (app.UsageError names the bad one). Returns (layers or None for 'auto',
     the keep label, the prompts or None, the scorer name)."""
@@ -123,6 +152,7 @@ def _check_flags():
     if scorer == "judge" and FLAGS.model != "tiny":
         raise app.UsageError("--scorer=judge is tiny's (a Fashion-MNIST classifier); on sd14 "
                              "use --scorer=clip")
+    _check_scorer_flags(scorer)
     prompts = _read_prompts()
     if not 1 <= FLAGS.window <= 16:
         raise app.UsageError(f"--window={FLAGS.window}: use 1..16 (16 cross-attention layers)")
@@ -146,7 +176,7 @@ def make_scorer(name, pipe):
 
         return scoring.JudgeScorer(load_judge())
     if FLAGS.model == "tiny":
-        return scoring.tiny_clip_scorer()
+        return scoring.tiny_clip_scorer(*([FLAGS.clip_dir] if FLAGS.clip_dir else []))
     return scoring.sd14_clip_scorer(pipe.tokenizer, FLAGS.clip_preset, FLAGS.clip_dir,
                                     random_weights=FLAGS.random_weights)
 

@@ -43,6 +43,7 @@ cli.check_weights_dir()
 cli.check_int("num_steps", 1, 1000, allow_none=True)
 cli.check_float("guidance", allow_none=True)
 cli.check_int("num_seeds", 1)
+cli.check_float("threshold", 0, 1, exclusive_maximum=True)  # masks peak at 1: 1+ blends nothing
 cli.check_out_dir("output_dir")
 
 
@@ -61,6 +62,20 @@ flags.register_multi_flags_validator(
     ["source", "edits", "controller", "cross_replace_steps", "self_replace_steps",
      "reweight_words", "reweight_values", "reweight_base", "blend_words", "threshold",
      "start_blend", "num_steps", "model"], _check_request)
+
+
+def _check_unused(values):
+    present = [name for name in values if FLAGS[name].present]
+    problem = request_flags.unused_flags_problem(present, values["controller"],
+                                                 values["blend_words"])
+    if problem:
+        raise flags.ValidationError(problem)
+    return True
+
+
+flags.register_multi_flags_validator(
+    ["controller", "blend_words", "threshold", "start_blend", "reweight_words",
+     "reweight_values", "reweight_base"], _check_unused)
 
 
 def main(argv):

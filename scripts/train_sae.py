@@ -68,6 +68,34 @@ flags.register_validator("prompts_file", lambda v: v is None or os.path.isfile(v
                          "must be an existing text file, one prompt per line")
 
 
+def _check_site(values):
+    problem = cli.unet_site_problem(values["site"], values["model"])
+    if problem:
+        raise flags.ValidationError(problem)
+    return True
+
+
+flags.register_multi_flags_validator(["site", "model"], _check_site)
+
+
+def check_prompt_flags():
+    """The prompt flags of the other --model refused (they would be ignored): tiny generates
+    its --num_prompts prompts; sd14 reads --prompts_file or --prompts, each prompt checked."""
+    ignored = ("prompts", "prompts_file") if FLAGS.model == "tiny" else ("num_prompts",)
+    given = [f"--{name}" for name in ignored if FLAGS[name].present]
+    if given:
+        raise app.UsageError(f"{', '.join(given)}: not read with --model={FLAGS.model} (tiny "
+                             "generates --num_prompts prompts; sd14 reads --prompts_file or "
+                             "--prompts)")
+    if FLAGS.model != "tiny" and not FLAGS.prompts_file:
+        if not FLAGS.prompts:
+            raise app.UsageError("--prompts is empty: give prompts (or --prompts_file)")
+        for prompt in FLAGS.prompts:
+            problem = cli.prompt_problem(FLAGS.model, prompt)
+            if problem:
+                raise app.UsageError(f"--prompts: {problem}")
+
+
 def output_paths():
     """(output .npz, run folder) from the flags."""
     short = FLAGS.site.replace("spatial_transformer_", "st")
@@ -86,6 +114,11 @@ def read_prompts():
             prompts = [line.strip() for line in handle if line.strip()]
         if not prompts:
             raise app.UsageError(f"--prompts_file={FLAGS.prompts_file}: no prompt in it")
+        for number, prompt in enumerate(prompts, 1):
+            problem = cli.prompt_problem(FLAGS.model, prompt)
+            if problem:
+                raise app.UsageError(f"--prompts_file={FLAGS.prompts_file}, line {number}: "
+                                     f"{problem}")
         return prompts
     return list(FLAGS.prompts)
 
@@ -118,6 +151,20 @@ def check_size(plan, num_prompts):
                          FLAGS.max_gb * 1e9)
         except ValueError as error:
             raise app.UsageError(str(error)) from error
+        check_sae_shape(shape)
+
+
+def check_sae_shape(shape):
+    """--k against the SAE's latents and --positions against the site's, from its (h, w, C)."""
+    latents = shape[2] * FLAGS.expansion
+    if FLAGS.k > latents:
+        raise app.UsageError(f"--k={FLAGS.k}: the SAE has {latents} latents ({FLAGS.site}'s "
+                             f"{shape[2]} channels x --expansion={FLAGS.expansion}); give "
+                             f"--k in 1..{latents}")
+    if FLAGS.positions is not None and FLAGS.positions > shape[0] * shape[1]:
+        raise app.UsageError(f"--positions={FLAGS.positions}: {FLAGS.site} has "
+                             f"{shape[0] * shape[1]} positions per image ({shape[0]} x "
+                             f"{shape[1]}); give at most that, or leave it out for all")
 
 
 def main(argv):
@@ -126,6 +173,7 @@ def main(argv):
     from keras_sd_interp.training.sae_shards import ShardPlan
 
     output, run_dir = output_paths()
+    check_prompt_flags()
     prompts = read_prompts()
     steps = tuple(range(0, FLAGS.num_steps, FLAGS.step_stride))
     plan = ShardPlan(FLAGS.site, FLAGS.num_steps, steps, FLAGS.guidance, FLAGS.positions,

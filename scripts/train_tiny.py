@@ -73,6 +73,10 @@ cli.check_float("max_minutes", 0, exclusive_minimum=True)
 
 
 def _check_clip_dir(values):
+    if values["text_encoder"] != "clip" and values["clip_dir"] != tiny_clip.ASSETS_DIR:
+        raise flags.ValidationError(f"--clip_dir={values['clip_dir']} is for --text_encoder=clip; "
+                                    f"--text_encoder={values['text_encoder']} trains its own "
+                                    "text encoder and would ignore it")
     if values["text_encoder"] == "clip":
         try:
             tiny_clip.read_clip_record(values["clip_dir"])
@@ -82,6 +86,11 @@ def _check_clip_dir(values):
 
 
 flags.register_multi_flags_validator(["text_encoder", "clip_dir"], _check_clip_dir)
+flags.register_multi_flags_validator(
+    ["init_from_bundle", "autoencoder_from"],
+    lambda v: not (v["init_from_bundle"] and v["autoencoder_from"]),
+    "--init_from_bundle takes every weight from the bundle, so --autoencoder_from would be "
+    "ignored: give one of them")
 FLAGS = flags.FLAGS
 RUN_FLAGS = ("seed", "batch_size", "text_encoder", "captions", "autoencoder_from")
 

@@ -69,6 +69,10 @@ flags.register_validator("vision_patch_size", lambda v: 0 < v <= 64 and 64 % v =
 flags.register_validator("text_heads", lambda v: 0 < v <= TINY.context_dim
                          and TINY.context_dim % v == 0,
                          f"--text_heads must divide the text width {TINY.context_dim}, e.g. 4")
+flags.register_multi_flags_validator(
+    ["warmup_steps", "steps"], lambda v: v["warmup_steps"] < v["steps"],
+    "--warmup_steps must be below --steps (the warmup would never reach the peak learning "
+    "rate, and the cosine decay would never start)")
 FLAGS = flags.FLAGS
 RUN_FLAGS = ("seed", "batch_size", "steps", "learning_rate", "warmup_steps", "captions",
              "embed_dim", "vision_layers", "vision_width", "vision_patch_size", "text_layers",

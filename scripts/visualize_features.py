@@ -62,7 +62,32 @@ def parse_flags():
     if latents and FLAGS.sae is None and FLAGS.model != "tiny":
         raise app.UsageError(f"--model={FLAGS.model} has no bundled SAE: give --sae (an .npz "
                              "from train_sae.py or a SAeUron folder)")
+    if FLAGS.sae is not None and not latents:
+        raise app.UsageError(f"--sae={FLAGS.sae} is read for --latents only; give --latents or "
+                             "leave --sae out")
+    problem = cli.unet_site_problem(FLAGS.site, FLAGS.model, FLAGS.img_height, FLAGS.img_width,
+                                    channels)
+    if problem:
+        raise app.UsageError(problem)
+    check_prompts()
     return latents, channels
+
+
+def check_prompts():
+    """--prompts (read for --timestep=peak only) and --context_prompt, against --model's
+    tokenizer (no model is built)."""
+    if FLAGS.prompts is not None and FLAGS.timestep != "peak":
+        raise app.UsageError(f"--prompts are traced for --timestep=peak only; with "
+                             f"--timestep={FLAGS.timestep} they would be ignored")
+    if FLAGS.prompts is not None and not FLAGS.prompts:
+        raise app.UsageError("--prompts is empty: give prompts, or leave it out for five of the "
+                             "model's kind")
+    for flag, prompts in (("prompts", FLAGS.prompts or []),
+                          ("context_prompt", [FLAGS.context_prompt])):
+        for prompt in prompts:
+            problem = cli.prompt_problem(FLAGS.model, prompt)
+            if problem:
+                raise app.UsageError(f"--{flag}: {problem}")
 
 
 def load_checked_sae(latents):
@@ -115,6 +140,9 @@ def main(argv):
     width = lens.list_sites(pipe.diffusion_model).get(FLAGS.site, (None,))[-1]
     if width is None:
         raise app.UsageError(f"--site={FLAGS.site!r} is not a site of {FLAGS.model}")
+    if channels and max(channels) >= width:
+        raise app.UsageError(f"--channels {max(channels)} out of range: {FLAGS.site} of "
+                             f"{FLAGS.model} has channels 0..{width - 1}")
     if sae is not None and sae.d_in != width:
         raise app.UsageError(f"--sae has d_in {sae.d_in}; {FLAGS.site} of {FLAGS.model} has "
                              f"{width} channels")

@@ -35,10 +35,23 @@ flags.register_multi_flags_validator(
 FLAGS = flags.FLAGS
 
 
+def check_conv_filters(convs, filters):
+    """--filters against each --convs conv's filter count, from the preset (before any model;
+    --layers and --taps are checked against the built U-Net, before any descent)."""
+    from keras_sd_interp.lens.taps import conv_filter_count
+
+    for conv in convs:
+        count = conv_filter_count(FLAGS.model, conv)
+        if filters and max(filters) >= count:
+            raise app.UsageError(f"--filters: {max(filters)} is out of range for conv {conv}: "
+                                 f"it has filters 0..{count - 1} (--model={FLAGS.model})")
+
+
 def main(_):
     settings = settings_from_flags(FLAGS)
     filters = parse_numbers(FLAGS.filters)  # checked by the flag validators
     layers, convs = parse_numbers(FLAGS.layers), parse_numbers(FLAGS.convs)
+    check_conv_filters(convs, filters)
     unet, decoder = unet_and_decoder(FLAGS.model, FLAGS.img_height, FLAGS.img_width,
                                      FLAGS.weights_dir, FLAGS.random_weights)
     targets = [layer_target(unet, layer, f) for layer in layers

@@ -49,6 +49,55 @@ def text_encoder_from_flags(flag_values):
     return load_pipeline("tiny", random_weights=flag_values.random_weights).text_encoder
 
 
+def prompt_problem(model, prompt):
+    """None when --model can read `prompt`, else why not (no model is built): tiny's word
+    tokenizer exactly (its vocabulary and 8 tokens); on sd14 a lower bound of the length (one
+    token per word, with start and end), as its BPE needs the vocabulary file."""
+    from keras_sd_interp.models import DEFAULT_SIZES
+    from keras_sd_interp.models.config import get_config
+
+    if not isinstance(prompt, str):
+        return f"prompt {prompt!r} is not a string"
+    config = get_config(model)
+    context = DEFAULT_SIZES[config.name][2]
+    if config.name == "tiny":
+        from keras_sd_interp.models.tiny_text import WordTokenizer
+
+        tokenizer = WordTokenizer(max_length=context)
+        try:
+            tokenizer.pad(tokenizer.encode(prompt))
+        except ValueError as error:
+            return f"prompt {prompt!r}: {error}"
+    elif len(prompt.split()) + 2 > context:
+        return (f"prompt {prompt!r} has {len(prompt.split())} words: SD v1.4 takes at most "
+                f"{context} tokens with start and end")
+    return None
+
+
+def unet_site_problem(site, model, img_height=None, img_width=None, channels=()):
+    """None, or why `site` is not a U-Net site of --model (its layer's name is checked without
+    building the model), or why `channels` are not channels of it (spatial transformers: their
+    width from the preset's config)."""
+    from keras_sd_interp.models import DEFAULT_SIZES
+    from keras_sd_interp.models.config import get_config
+    from keras_sd_interp.models.unet import layer_site_stems
+    from keras_sd_interp.training.sae_shards import transformer_site_shape
+
+    stems = layer_site_stems()
+    if not any(site == stem or site.startswith(stem + ".") for stem in stems):
+        return (f"--site={site!r} is not a U-Net site: sites are named after the layers "
+                f"({stems[5]!r}, 'res_block_3.conv1', 'spatial_transformer_8', ...; see "
+                "scripts/inspect_unet.py or lens.list_sites)")
+    height, width, _ = DEFAULT_SIZES[model]
+    shape = transformer_site_shape(get_config(model), img_height or height, img_width or width,
+                                   site)
+    bad = [c for c in channels if shape is not None and c >= shape[2]]
+    if bad:
+        return (f"--channels {bad} out of range: {site} of --model={model} has channels "
+                f"0..{shape[2] - 1}")
+    return None
+
+
 def parse_numbers(values):
     """Index lists from a list flag: ["0", "3-5"] -> [0, 3, 4, 5] (ranges inclusive).
 
@@ -263,13 +312,38 @@ def define_scorer_flags():
     check_existing_dir("clip_dir", "CLIP folder")
 
     def checker(values):
-        if values["scorer"] == "judge" and values["model"] != "tiny":
-            raise flags.ValidationError(f"--scorer=judge reads Fashion-MNIST items: it scores "
-                                        f"--model=tiny only; for --model={values['model']} use "
-                                        "--scorer=clip")
+        problem = scorer_problem(values["scorer"], values["model"], values["clip_dir"])
+        if problem:
+            raise flags.ValidationError(problem)
         return True
 
-    flags.register_multi_flags_validator(["scorer", "model"], checker)
+    flags.register_multi_flags_validator(["scorer", "model", "clip_dir"], checker)
+
+
+def scorer_problem(scorer, model, clip_dir=None):
+    """None, or why --scorer (auto | judge | clip) with --clip_dir cannot score --model: the
+    judge off tiny, a --clip_dir the judge would ignore, or a --clip_dir without its CLIP's
+    files (sd14: a keras-cv preset folder; tiny: a tiny CLIP bundle); reads files only."""
+    name = scorer if scorer != "auto" else ("judge" if model == "tiny" else "clip")
+    if name == "judge" and model != "tiny":
+        return (f"--scorer=judge reads Fashion-MNIST items: it scores --model=tiny only; for "
+                f"--model={model} use --scorer=clip")
+    if clip_dir and name == "judge":
+        return (f"--clip_dir={clip_dir} is for --scorer=clip; the judge (--scorer={scorer}) "
+                "would ignore it")
+    if clip_dir and os.path.isdir(clip_dir):
+        try:
+            if model == "tiny":
+                from keras_sd_interp.models.tiny_clip import read_clip_record
+
+                read_clip_record(clip_dir)
+            else:
+                from keras_sd_interp.models.clip import check_preset_folder
+
+                check_preset_folder(clip_dir)
+        except FileNotFoundError as error:
+            return f"--clip_dir={clip_dir}: {error}"
+    return None
 
 
 def scorer_name(flag_values):
@@ -294,3 +368,14 @@ def scorer_from_flags(flag_values, pipe):
         return scoring.tiny_clip_scorer()
     return scoring.sd14_clip_scorer(pipe.tokenizer, flag_values.clip_preset,
                                     flag_values.clip_dir, flag_values.random_weights)
+
+
+def check_clip_reachable(model, scorer, clip_preset, clip_dir=None, random_weights=False):
+    """sd14 CLIP-Score from a keras-cv preset (no --clip_dir, real weights): its config.json is
+    fetched now (small, cached), so an offline machine hears it before the SD v1.4 load rather
+    than after. Raises FileNotFoundError naming the preset and --clip_dir."""
+    if scorer != "clip" or model == "tiny" or clip_dir or random_weights:
+        return
+    from keras_sd_interp.models.clip import fetch_preset_config
+
+    fetch_preset_config(clip_preset)

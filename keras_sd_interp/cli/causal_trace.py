@@ -81,6 +81,40 @@ def judge_problem(cases):
     return None
 
 
+def component_names(model, parts):
+    """Every component name causal tracing can restore on `model` (no model is built): the 70
+    U-Net components, and the text components at every token of the context."""
+    from keras_sd_interp.lens.components import TEXT_KINDS
+    from keras_sd_interp.lens.names import (NUM_RES_BLOCKS, NUM_TRANSFORMERS, res_block_site,
+                                            text_layer_site, transformer_site)
+    from keras_sd_interp.models import DEFAULT_SIZES, bundled
+
+    names = []
+    if parts in ("unet", "both"):
+        names += [res_block_site(i) for i in range(NUM_RES_BLOCKS)]
+        names += [transformer_site(i, kind) for i in range(NUM_TRANSFORMERS)
+                  for kind in ("attn1", "attn2", "ff")]
+    if parts in ("text", "both"):
+        layers = 12 if model == "sd14" else bundled.read_record(bundled.ASSETS_DIR)["text_layers"]
+        names += [f"{text_layer_site(i, kind)}@{t}" for i in range(layers) for kind in TEXT_KINDS
+                  for t in range(DEFAULT_SIZES[model][2])]
+    return names
+
+
+def components_problem(patterns, model, parts):
+    """None, or the first --components pattern that matches no component of --model and
+    --parts (a token past the prompt is still refused later, by the tokenizer's count)."""
+    import fnmatch
+
+    names = component_names(model, parts)
+    for pattern in patterns or []:
+        if not fnmatch.filter(names, pattern):
+            return (f"--components: {pattern!r} matches no component of --model={model} "
+                    f"--parts={parts}; names look like {names[0]!r}, 'spatial_transformer_3.attn2'"
+                    f", 'text.layer_0.mlp.out@2'; globs like '*.attn2' or 'text.*@5'")
+    return None
+
+
 def parse_step_range(value, num_steps):
     """"start:stop" -> range(start, stop) within 0..num_steps; None -> None. ValueError else."""
     if value is None:
@@ -130,4 +164,13 @@ def register_checks(flag_values=flags.FLAGS):
         return True
 
     flags.register_multi_flags_validator(["step_range", "num_steps"], step_range_checker,
+                                         flag_values=flag_values)
+
+    def components_checker(values):
+        problem = components_problem(values["components"], values["model"], values["parts"])
+        if problem:
+            raise flags.ValidationError(problem)
+        return True
+
+    flags.register_multi_flags_validator(["components", "model", "parts"], components_checker,
                                          flag_values=flag_values)

@@ -20,7 +20,7 @@ def check_request(model, prompts, words=(), layers=None, heads=None, tau=DEFAULT
     bad value and what is valid. Prompt length: exact for tiny (its word tokenizer), a lower
     bound (one token per word) for sd14, whose BPE tokenizer needs its vocabulary file.
     """
-    from keras_sd_interp.models import DEFAULT_SIZES
+    from keras_sd_interp.cli import prompt_problem
     from keras_sd_interp.models.config import get_config
 
     config = get_config(model)
@@ -29,20 +29,11 @@ def check_request(model, prompts, words=(), layers=None, heads=None, tau=DEFAULT
     check_indices("head", heads, config.num_heads)
     if not prompts:
         raise ValueError("no prompt: give at least one --prompt")
-    context = DEFAULT_SIZES[config.name][2]
     for prompt in prompts:
         check_prompt(prompt)
-        if config.name == "tiny":
-            from keras_sd_interp.models.tiny_text import WordTokenizer
-
-            tokenizer = WordTokenizer(max_length=context)
-            try:
-                tokenizer.pad(tokenizer.encode(prompt))
-            except ValueError as error:
-                raise ValueError(f"prompt {prompt!r}: {error}") from None
-        elif len(prompt.split()) + 2 > context:
-            raise ValueError(f"prompt {prompt!r} has {len(prompt.split())} words: SD v1.4 takes "
-                             f"at most {context} tokens with start and end")
+        problem = prompt_problem(config.name, prompt)
+        if problem:
+            raise ValueError(problem)
     every = sorted({w for p in prompts for w in prompt_words(p)})
     for word in words:
         if not any(word.lower() in prompt_words(p) for p in prompts):

@@ -1,5 +1,6 @@
 """scripts/prompt_to_prompt.py's flags as a request, checked before any model is built."""
 
+from keras_sd_interp.cli import prompt_problem
 from keras_sd_interp.editing import prompt_to_prompt as p2p
 
 
@@ -55,4 +56,26 @@ def request(flag_values):
     blend = blend_of(flag_values.blend_words, flag_values.threshold, flag_values.start_blend)
     edits = p2p.check_request(flag_values.source, flag_values.edits, controller, blend,
                               flag_values.num_steps)
+    model = getattr(flag_values, "model", "tiny")  # the script's default
+    for prompt in [flag_values.source] + list(edits):
+        problem = prompt_problem(model, prompt)
+        if problem:
+            raise ValueError(problem)
     return flag_values.source, edits, controller, blend
+
+
+def unused_flags_problem(present, controller, blend_words):
+    """None, or why flags given on the command line (`present`: their names) would be ignored:
+    the blend's --threshold/--start_blend without --blend_words, the reweight_* flags without
+    --controller=reweight."""
+    unused = [name for name in ("threshold", "start_blend") if name in present and not
+              blend_words]
+    if unused:
+        return (f"{', '.join('--' + n for n in unused)} set the local blend, which is off without "
+                "--blend_words: give --blend_words too, or leave them out")
+    unused = [name for name in ("reweight_words", "reweight_values", "reweight_base")
+              if name in present and controller != "reweight"]
+    if unused:
+        return (f"{', '.join('--' + n for n in unused)} are --controller=reweight's; with "
+                f"--controller={controller} they would be ignored")
+    return None

@@ -14,6 +14,8 @@ every batch on the same sites).
 import numpy as np
 import tensorflow as tf
 
+from keras_sd_interp.indices import check_index
+
 
 class Objective:
     """A function of the tapped activations giving one value per batch item, to MAXIMIZE.
@@ -64,10 +66,20 @@ def _spatial_mean(x):
     return tf.reduce_mean(x, axis=list(range(1, len(x.shape) - 1)))
 
 
+def _channel_of(site, x, index):
+    """`index` checked against the channels of `site`'s tensor x (..., C) (static C)."""
+    return check_index("channel", index, x.shape[-1], f"site {site!r}")
+
+
 def channel(site, index, batch=None):
-    """Mean activation of channel `index` of `site` over all positions."""
-    return Objective(lambda a: _masked(_spatial_mean(a[site])[:, index], batch), [site],
-                     f"{site}:{index}")
+    """Mean activation of channel `index` (0..C-1) of `site` over all positions; ValueError for
+    a negative index (which would read from the end) or one past the site's channels."""
+    index = check_index("channel", index)
+
+    def fn(acts):
+        return _masked(_spatial_mean(acts[site])[:, _channel_of(site, acts[site], index)], batch)
+
+    return Objective(fn, [site], f"{site}:{index}")
 
 
 def item_channels(site, indices, weights):
@@ -88,12 +100,13 @@ def filter_batch(addresses, indices, weights):
 
 def neuron(site, index, position=None, batch=None):
     """Activation of channel `index` at one position (row, col) of a (B, h, w, C) site
-    (default: the centre)."""
+    (default: the centre); ValueError for a negative or too large channel."""
+    index = check_index("channel", index)
 
     def fn(acts):
         x = acts[site]
         row, col = position if position is not None else (x.shape[1] // 2, x.shape[2] // 2)
-        return _masked(x[:, row, col, index], batch)
+        return _masked(x[:, row, col, _channel_of(site, x, index)], batch)
 
     return Objective(fn, [site], f"{site}:{index}@{position}")
 
@@ -112,7 +125,9 @@ def sae_feature(site, sae, latent, batch=None, columns=None):
     (x - b_dec) . W_enc[:, latent] + b_enc[latent] (linear in x: no top-k, no ReLU).
 
     columns: None (every position) or (start, stop): only those columns of a (B, h, w, C)
-    site count, e.g. (0, w // 2) for the left item cell of a tiny composition."""
+    site count, e.g. (0, w // 2) for the left item cell of a tiny composition.
+    ValueError for a latent outside 0..m-1 (a negative one would pick from the end)."""
+    latent = check_index("latent", latent, sae.num_latents)
     w = tf.constant(sae.W_enc.numpy()[:, latent])
     offset = float(sae.b_enc.numpy()[latent] - sae.b_dec.numpy() @ sae.W_enc.numpy()[:, latent])
 

@@ -90,16 +90,19 @@ class Tokens:
         self.start, self.end = int(empty[0]), int(empty[1])
         self.length = len(empty)
 
-    def row(self, prompt):
-        """The padded token ids of `prompt`: (length,) ints, start token first."""
+    def row(self, prompt, what="prompt"):
+        """The padded token ids of `prompt`: (length,) ints, start token first. TypeError for a
+        prompt that is not a string; the tokenizer's ValueError (too long, unknown words)."""
+        if not isinstance(prompt, str):
+            raise TypeError(f"{what}={prompt!r}: give a string")
         try:
             return [int(t) for t in np.asarray(self.pipe.tokens([prompt]))[0]]
         except ValueError as error:  # too long, unknown word: the tokenizer says what is valid
-            raise ValueError(f"prompt {prompt!r}: {error}") from None
+            raise ValueError(f"{what} {prompt!r}: {error}") from None
 
-    def split(self, text):
+    def split(self, text, what="text"):
         """Sub-token ids of `text` (no start/end)."""
-        row = self.row(text)[1:]
+        row = self.row(text, what)[1:]
         return row[:row.index(self.end)] if self.end in row else row
 
     def prompt_length(self, prompt):
@@ -109,7 +112,8 @@ class Tokens:
     def span(self, prompt, phrase):
         """The TokenSpan of `phrase` in `prompt`; ValueError naming the prompt's words when the
         phrase's tokens are not in the prompt's (or the tokenizer's error for unknown words)."""
-        ids = self.split(phrase)
+        self.row(prompt)  # the prompt's own errors first
+        ids = self.split(phrase, "phrase")
         if not ids:
             raise ValueError(f"phrase {phrase!r} has no tokens: give a word or phrase of the "
                              f"prompt {prompt!r}, one of its words {prompt_words(prompt)} or a "

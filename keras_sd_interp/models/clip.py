@@ -78,15 +78,40 @@ def _fetch(source, path, preset, clip_dir):
             "is network and pass it as --clip_dir") from None
 
 
+def check_preset_folder(clip_dir):
+    """FileNotFoundError (as `load_clip` would give it) unless `clip_dir` holds config.json
+    and the weights file it names; reads the JSON only, builds nothing."""
+    with open(_fetch(clip_dir, CONFIG_FILE, "clip-vit-base-patch32", clip_dir)) as f:
+        try:
+            record = json.load(f)
+        except ValueError as error:
+            raise FileNotFoundError(f"{os.path.join(clip_dir, CONFIG_FILE)} is not JSON "
+                                    f"({error}): not a keras-cv CLIP preset folder") from None
+    _fetch(clip_dir, record.get("weights") or "model.weights.h5", "clip-vit-base-patch32",
+           clip_dir)
+
+
+def fetch_preset_config(preset):
+    """The path of `preset`'s config.json, fetched through keras-cv's preset path (cached after
+    the first time); FileNotFoundError as `load_clip` gives it (offline: pass --clip_dir)."""
+    check_preset(preset)
+    return _fetch(clip_model.CLIP.presets[preset]["kaggle_handle"], CONFIG_FILE, preset, None)
+
+
+def check_preset(preset, clip_dir=None):
+    """ValueError for a preset name keras-cv does not know (unless a local folder is given)."""
+    if clip_dir is None and preset not in PRESETS:
+        raise ValueError(f"unknown CLIP preset {preset!r}; valid: {list(PRESETS)} or a local "
+                         "preset folder (--clip_dir)")
+
+
 def load_clip(preset="clip-vit-base-patch32", clip_dir=None):
     """keras-cv's CLIP with the weights of `preset`, from Kaggle (keras-cv's handle, through its
     `preset_utils.get_file`) or from a local preset folder `clip_dir`.
 
     Raises ValueError for an unknown preset name (listing the valid ones) and FileNotFoundError
     naming the missing file (and the folder or handle it was looked for in)."""
-    if clip_dir is None and preset not in PRESETS:
-        raise ValueError(f"unknown CLIP preset {preset!r}; valid: {list(PRESETS)} or a local "
-                         "preset folder (--clip_dir)")
+    check_preset(preset, clip_dir)
     source = clip_dir if clip_dir is not None else \
         clip_model.CLIP.presets[preset]["kaggle_handle"]
     with open(_fetch(source, CONFIG_FILE, preset, clip_dir)) as f:

@@ -46,6 +46,12 @@ _KIND_NAMES = {
 }
 
 
+def layer_site_stems():
+    """Every named U-Net layer ("conv_in", "res_block_3", "spatial_transformer_8", ...), known
+    without building one: the stems of the U-Net's site names."""
+    return [name for names in _KIND_NAMES.values() if names for name in names]
+
+
 class SDUNet(DiffusionModel):
     """keras-cv's Stable Diffusion U-Net with every internal tensor reachable.
 

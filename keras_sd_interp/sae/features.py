@@ -10,19 +10,30 @@ All functions take activations as `collect` returns them: (S, N, h, w, C) = (ste
 rows, columns, channels). Codes are the per-token top-k `sae.encode`.
 """
 
+import math
+
 import numpy as np
 import tensorflow as tf
+
+from keras_sd_interp.indices import check_indices
 
 
 def encode_tokens(sae, activations, latents=None, chunk=8192):
     """Codes of every token of `activations` (..., C) -> (..., m), or (..., len(latents)) for
-    the listed latents, in chunks (NumPy float32)."""
-    flat = np.asarray(activations, np.float32).reshape(-1, activations.shape[-1])
+    the listed latents, in chunks (NumPy float32). ValueError for activations of another
+    width than the SAE's d_in, or a latent outside 0..m-1."""
+    activations = np.asarray(activations, np.float32)
+    if activations.shape[-1] != sae.d_in:
+        raise ValueError(f"activations of width {activations.shape[-1]} (shape "
+                         f"{activations.shape}); this SAE reads d_in={sae.d_in} channels")
+    if latents is not None:
+        latents = check_indices("latent", latents, sae.num_latents)
+    flat = activations.reshape(-1, activations.shape[-1])
     out = []
     for start in range(0, len(flat), chunk):
         z = sae.encode(tf.constant(flat[start:start + chunk])).numpy()
         out.append(z if latents is None else z[:, latents])
-    width = sae.num_latents if latents is None else len(np.atleast_1d(latents))
+    width = sae.num_latents if latents is None else len(latents)
     return np.concatenate(out).reshape(activations.shape[:-1] + (width,))
 
 
@@ -111,9 +122,15 @@ def feature_edit(sae, latents, scale):
 
     x -> decode(z') + (x - decode(z)), z = encode(x), z' = z with `latents` multiplied by
     `scale` (0 ablates, > 1 amplifies), so scale 1 returns x (up to float rounding).
-    Works on any (batch, ..., C) tensor."""
+    Works on any (batch, ..., C) tensor. ValueError for a latent outside 0..m-1 (a negative
+    one would pick from the end) or a non-finite scale."""
+    latents = check_indices("latent", latents, sae.num_latents)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.number)) \
+            or not math.isfinite(scale):
+        raise ValueError(f"scale={scale!r}: give a finite number (0 ablates, 1 keeps, > 1 "
+                         "amplifies)")
     mask = np.zeros(sae.num_latents, np.float32)
-    mask[np.atleast_1d(latents)] = 1.0
+    mask[latents] = 1.0
     factor = tf.constant(1.0 + (float(scale) - 1.0) * mask)
     return _code_edit(sae, lambda z: z * factor)
 
@@ -140,4 +157,7 @@ def splice(sae):
 def peak_timestep(sae, activations, timesteps, latent):
     """The timestep (of `timesteps` (S,)) where `latent`'s mean code over a traced generation
     is highest: where the diffusion preset optimizes it by default."""
+    if len(timesteps) != np.shape(activations)[0]:
+        raise ValueError(f"{len(timesteps)} timesteps for activations of {np.shape(activations)[0]}"
+                         " steps: give one timestep per recorded step (collect's 'timesteps')")
     return int(np.asarray(timesteps)[timestep_scores(sae, activations, latent)["mean"].argmax()])

@@ -18,7 +18,7 @@ from keras import ops
 
 from keras_sd_interp.models import clip as clip_models
 from keras_sd_interp.models import tiny_clip
-from keras_sd_interp.scoring.texts import as_texts
+from keras_sd_interp.scoring.texts import as_images, as_texts
 
 # OpenAI CLIP's image normalisation (its preprocess: resize, centre crop, normalise).
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)
@@ -67,7 +67,7 @@ class ClipScorer:
         return np.stack([self._text_cache[text] for text in texts])
 
     def __call__(self, images, texts):
-        images = np.asarray(images)
+        images = as_images(images)
         texts = as_texts(texts, len(images))
         if not len(images):
             return np.zeros((0,), np.float32)
@@ -127,6 +127,7 @@ def sd14_clip_scorer(tokenizer, preset="clip-vit-base-patch32", clip_dir=None,
         random_weights: a small keras-cv CLIP with random weights (`models.clip.SMALL_RANDOM`;
             tests and timings), nothing loaded.
     """
+    clip_models.check_preset(preset, clip_dir)
     clip = (clip_models.build_clip() if random_weights
             else clip_models.load_clip(preset, clip_dir))
     return scorer_for_clip(clip, bpe_tokenize(tokenizer, clip.context_length),

@@ -34,12 +34,30 @@ class SweepReport:
         return self.units / self.seconds if self.seconds else 0.0
 
 
-def check_engine(engine, workers):
-    """Raises ValueError for an unknown engine or a worker count < 1 (before any model is built)."""
+def check_engine(engine, workers, address=None):
+    """Raises ValueError for an unknown engine, a worker count that is not an integer >= 1, or
+    Ray's settings (workers > 1, an address) given to the in-process engine, which would ignore
+    them (before any model is built)."""
     if engine not in ENGINES:
         raise ValueError(f"--engine={engine!r} is not one of {ENGINES}")
-    if workers < 1:
-        raise ValueError(f"--workers={workers} must be >= 1")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"--workers={workers!r} must be an integer >= 1")
+    if engine == "inprocess" and (workers != 1 or address):
+        raise ValueError(f"--workers={workers}, --address={address!r} are Ray's: the in-process "
+                         "engine runs one model here; give --engine=ray or leave them unset")
+
+
+def check_shards(job, shards):
+    """Raises ValueError for a shard of another job or one listed twice (it would be computed
+    and written twice), naming it."""
+    keys = set()
+    for shard in shards:
+        if shard.job != job.name:
+            raise ValueError(f"shard {shard.key} belongs to job {shard.job!r}, not to "
+                             f"{job.name!r}: cut the shards with the job's name")
+        if shard.key in keys:
+            raise ValueError(f"shard {shard.key} is listed twice: give each shard once")
+        keys.add(shard.key)
 
 
 def run_sweep(job, shards, run_dir, engine="inprocess", workers=1, address=None,
@@ -55,9 +73,14 @@ def run_sweep(job, shards, run_dir, engine="inprocess", workers=1, address=None,
     Returns:
         SweepReport.
     """
-    check_engine(engine, workers)
+    check_engine(engine, workers, address)
+    check_shards(job, shards)
+    settings = job.settings()
+    if "job" in settings:
+        raise ValueError(f"{job.name}.settings() holds 'job' ({settings['job']!r}): that name is "
+                         "the store's (the job's name); rename the setting")
     began = time.perf_counter()
-    store = ShardStore(run_dir, {"job": job.name, **job.settings()})
+    store = ShardStore(run_dir, {"job": job.name, **settings})
     todo = [shard for shard in shards if not store.done(shard)]
     skipped = [shard for shard in shards if shard not in todo]
     bar = tqdm(total=len(todo), desc=f"{job.name} shards", unit="shard", disable=not progress)

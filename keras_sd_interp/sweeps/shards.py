@@ -1,6 +1,7 @@
 """Shards: the pieces a sweep is cut into, by (site, unit range) or by prompt range."""
 
 import dataclasses
+import numbers
 import re
 
 
@@ -19,6 +20,11 @@ class Shard:
     start: int
     stop: int
 
+    def __post_init__(self):
+        if not all(_is_int(v) for v in (self.start, self.stop)) or not 0 <= self.start < self.stop:
+            raise ValueError(f"shard {self.site or 'prompts'} {self.start!r}..{self.stop!r}: "
+                             "need integers 0 <= start < stop")
+
     @property
     def size(self):
         return self.stop - self.start
@@ -30,9 +36,15 @@ class Shard:
         return f"{self.job}/{site}_{self.start:05d}-{self.stop:05d}"
 
 
-def _ranges(count, size):
-    if size <= 0:
-        raise ValueError(f"shard size {size} must be >= 1")
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _ranges(count, size, what="units"):
+    if not _is_int(size) or size <= 0:
+        raise ValueError(f"shard size {size!r} must be an integer >= 1")
+    if not _is_int(count) or count < 0:
+        raise ValueError(f"{what}={count!r}: give an integer count >= 0")
     return [(start, min(start + size, count)) for start in range(0, count, size)]
 
 
@@ -48,9 +60,10 @@ def unit_shards(job, units, size):
     """
     items = units.items() if isinstance(units, dict) else units
     return [Shard(job, site, start, stop) for site, count in items
-            for start, stop in _ranges(count, size)]
+            for start, stop in _ranges(count, size, f"units of {site!r}")]
 
 
 def prompt_shards(job, num_prompts, size):
     """Shards of at most `size` consecutive prompts out of `num_prompts`."""
-    return [Shard(job, "", start, stop) for start, stop in _ranges(num_prompts, size)]
+    return [Shard(job, "", start, stop)
+            for start, stop in _ranges(num_prompts, size, "num_prompts")]

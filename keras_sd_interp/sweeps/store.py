@@ -21,7 +21,7 @@ import zipfile
 import numpy as np
 
 from keras_sd_interp import io
-from keras_sd_interp.training.run_settings import check_run_settings
+from keras_sd_interp.training.run_settings import check_run_settings, json_settings
 
 SETTINGS_KEY = "__settings__"
 WRITES_LOG = "writes.jsonl"
@@ -47,7 +47,7 @@ class ShardStore:
 
     def __init__(self, run_dir, settings):
         self.run_dir = run_dir
-        self.settings = json.loads(json.dumps(settings))
+        self.settings = json_settings(settings)
         check_run_settings(run_dir, self.settings)
 
     def path(self, shard):
@@ -82,6 +82,11 @@ class ShardStore:
         arrays = {name: np.asarray(value) for name, value in arrays.items()}
         if SETTINGS_KEY in arrays:
             raise ValueError(f"{SETTINGS_KEY!r} is reserved for the settings")
+        pickled = [name for name, value in arrays.items() if value.dtype.hasobject]
+        if pickled:  # np.savez would pickle them; the load (no pickle) would redo the shard
+            raise ValueError(f"shard {shard.key}: arrays {pickled} hold Python objects; give "
+                             "numeric, bool or string arrays (a shard is read back without "
+                             "pickle)")
         with io.atomic_path(self.path(shard)) as tmp:
             np.savez(tmp, **arrays, **{SETTINGS_KEY: np.array(json.dumps(self.settings))})
         line = json.dumps({"shard": shard.key, "units": shard.size, "seconds": seconds,
