@@ -28,6 +28,9 @@ def kernel():
     from jupyter_client.manager import KernelManager
 
     env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2",
+               # every notebook reads it in its first code cell: fewer steps and images, the
+               # same calls (CI runs them all; unset, they run the sizes their text describes)
+               KERAS_SD_INTERP_QUICK="1",
                # the notebook imports this checkout, not an installed copy
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     manager = KernelManager(kernel_name="python3")

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -125,17 +124,23 @@ def test_resume_refuses_outputs_without_settings(tmp_path):
         paper.check_resume(str(tmp_path), {"steps": 300})
 
 
-def test_script_refuses_changed_steps_before_building_models(tmp_path):
+def test_script_refuses_changed_steps_before_building_models(tmp_path, monkeypatch):
+    """main refuses (app.run exits 1 with the message) before any model: in this process, as a
+    fresh one would re-import TensorFlow (10 s) for the same check."""
+    from absl import app
+    from script_helpers import parsed_script
+
     record = paper.run_record(DescentSettings.paper(steps=30), DescentSettings.corrected(), 5,
                               model="tiny", img_height=None, img_width=None,
                               random_weights=False)
     io.save_json(str(tmp_path / "settings.json"), record)
-    result = subprocess.run(
-        [sys.executable, os.path.join(REPO, "scripts", "reproduce_paper.py"), "--steps=60",
-         f"--out_dir={tmp_path}"], capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": REPO})
-    assert result.returncode != 0
-    assert "--steps was 30, now 60" in result.stderr and "--overwrite" in result.stderr
+    def no_model(*args):
+        raise AssertionError("a model was built before the settings were checked")
+
+    monkeypatch.setattr("keras_sd_interp.models.paper.unet_and_decoder", no_model)
+    with parsed_script("reproduce_paper", "--steps=60", f"--out_dir={tmp_path}") as script:
+        with pytest.raises(app.UsageError, match="--steps was 30, now 60.*--overwrite"):
+            script.main([])
     assert sorted(os.listdir(tmp_path)) == ["settings.json"]
 
 
