@@ -107,6 +107,34 @@ def save_grid(path, image, heat_maps, title=None, labels=None, columns=None):
     return path
 
 
+def comparison_figure(rows, title=None):
+    """One row per (label, image, {word: (H, W) map}): the image then each word's map over it;
+    e.g. the same prompt and seed under two models, row after row."""
+    import matplotlib.pyplot as plt
+
+    columns = 1 + max(len(maps) for _, _, maps in rows)
+    height, width = np.asarray(rows[0][1]).shape[:2]
+    scale = 2.2 / max(height, width) * 2
+    fig, axes = plt.subplots(len(rows), columns, squeeze=False,
+                             figsize=(columns * width * scale, len(rows) * (height * scale + 0.4)))
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax_row, (label, image, maps) in zip(axes, rows):
+        _show(ax_row[0], image)
+        ax_row[0].set_title(label, fontsize=8)
+        for ax, (word, heat_map) in zip(ax_row[1:], maps.items()):
+            _show(ax, image, heat_map)
+            ax.set_title(f"'{word}'", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def save_comparison(path, rows, title=None):
+    io.save_figure(path, comparison_figure(rows, title), dpi=120)
+    return path
+
+
 def gif_frames(image, frames, scale=4):
     """Colour frames (steps, H, W) -> uint8 RGB (steps, H*scale, W*scale, 3): each frame's
     map min-max normalised, coloured and blended over the image."""
