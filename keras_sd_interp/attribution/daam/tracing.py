@@ -75,7 +75,7 @@ class DAAMTrace:
                 raise ValueError("text_rollout needs a text encoder with attention sites "
                                  "(tiny and sd14 have them)")
             record += self.text_sites
-        self.trace = lens.trace(pipe, record=record, steps=steps, half="cond",
+        self.trace = lens.trace(pipe, record=record, steps=steps, half="cond", edits=edits,
                                 reduce=None if self.per_step_kept else "sum")
         factor = pipe.config.latent_factor
         self.image_hw = (pipe.img_height, pipe.img_width)
@@ -268,6 +268,7 @@ class DAAMTrace:
 
 
 def trace(pipe, per_step=False, open_vocabulary=False, self_attention=False, steps=None,
-          text_rollout=False):
+          text_rollout=False, edits=None):
     """Opens a `DAAMTrace` around the generation calls of `pipe` (use as a `with` block)."""
-    return DAAMTrace(pipe, per_step, open_vocabulary, self_attention, steps, text_rollout)
+    return DAAMTrace(pipe, per_step, open_vocabulary, self_attention, steps, text_rollout,
+                     edits)
