@@ -48,10 +48,12 @@ class DAAMTrace:
         text_rollout: also record the text encoder's self-attention and give each word the
             maps of the tokens that carry it (package docstring); the attribute `text_rollout`
             can be switched off and on after the run to compare.
+        edits: lens edits the run goes under (`lens.trace(edits=...)`, conditional half), so
+            the maps are those of an edited run (prompt-to-prompt's daam_options).
     """
 
     def __init__(self, pipe, per_step=False, open_vocabulary=False, self_attention=False,
-                 steps=None, text_rollout=False):
+                 steps=None, text_rollout=False, edits=None):
         self.pipe = pipe
         self.tokens = Tokens(pipe)
         self.num_heads = pipe.config.num_heads
