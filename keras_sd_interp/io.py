@@ -54,6 +54,24 @@ def save_image(path, image):
         Image.fromarray(image).save(tmp)
 
 
+def load_image(path, channels=None):
+    """An image file (PNG, JPEG, ... through Pillow) or a `.npy` array as a NumPy array.
+
+    channels: 1 (grayscale, (H, W, 1)), 3 (RGB, (H, W, 3)) or None (as stored). Images are
+    uint8; a `.npy` comes back as saved (its dtype and shape are the caller's to check)."""
+    from PIL import Image
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"image {path!r} does not exist")
+    if path.endswith(".npy"):
+        return np.load(path)
+    with Image.open(path) as image:
+        if channels is not None:
+            image = image.convert("L" if channels == 1 else "RGB")
+        array = np.asarray(image)
+    return array[..., None] if array.ndim == 2 and channels == 1 else array
+
+
 def save_gif(path, frames, duration_ms=100, loop=0):
     """Saves a list of uint8 arrays (H, W) or (H, W, 3), all the same shape, as an animated GIF."""
     from PIL import Image

@@ -6,6 +6,10 @@
     python scripts/prompt_to_prompt.py --controller=reweight --source="a trouser and a boot" \
         --edits="a trouser and a boot,a trouser and a boot" --reweight_words=boot \
         --reweight_values=0.5,4
+    python scripts/prompt_to_prompt.py --fashion_mnist_index=3 --inversion=null_text \
+        --edits="a pullover and a bag"         # a real test composition, inverted, then edited
+    python scripts/prompt_to_prompt.py --image=real.png --source="a trouser and a boot" \
+        --edits="a trouser and a bag" --inversion=ddim
 """
 
 import os
@@ -16,7 +20,8 @@ from absl import flags
 from keras_sd_interp import cli
 from keras_sd_interp.cli import prompt_to_prompt as request_flags
 
-flags.DEFINE_string("source", "a trouser and a boot", "The source prompt.")
+flags.DEFINE_string("source", None, "The source prompt (default 'a trouser and a boot'; with "
+                    "--image the image's caption; with --fashion_mnist_index its caption).")
 flags.DEFINE_list("edits", ["a trouser and a bag"], "Edited prompts (comma-separated).")
 flags.DEFINE_enum("controller", "replace", ["replace", "refine", "reweight"], "Which edit.")
 flags.DEFINE_string("cross_replace_steps", "0.8", "A fraction, start:end, or word=fraction "
@@ -37,6 +42,13 @@ flags.DEFINE_integer("num_steps", None, "DDIM steps (default: tiny 25, sd14 50).
 flags.DEFINE_float("guidance", None, "Guidance (default: tiny 5, sd14 7.5).")
 flags.DEFINE_integer("num_seeds", 2, "Images per prompt (seeds seed, seed+1, ...).")
 flags.DEFINE_integer("seed", 0, "First noise seed.")
+flags.DEFINE_string("image", None, "A real image to edit (PNG/JPEG or .npy; tiny: 32x64 "
+                    "grayscale, sd14: its size, RGB), captioned by --source.")
+flags.DEFINE_integer("fashion_mnist_index", None, "tiny: edit real test composition k (items "
+                     "2k and 2k+1 of the Fashion-MNIST test split), captioned by the data.")
+flags.DEFINE_enum("inversion", "null_text", request_flags.INVERSIONS, "How a real image is "
+                  "inverted: null-text inversion, or plain DDIM inversion (the baseline).")
+flags.DEFINE_integer("num_inner_steps", 10, "Null-text: Adam updates per step at most.")
 flags.DEFINE_string("output_dir", "outputs/prompt_to_prompt", "Where to write.")
 FLAGS = flags.FLAGS
 cli.check_weights_dir()
@@ -44,15 +56,27 @@ cli.check_int("num_steps", 1, 1000, allow_none=True)
 cli.check_float("guidance", allow_none=True)
 cli.check_int("num_seeds", 1)
 cli.check_float("threshold", 0, 1, exclusive_maximum=True)  # masks peak at 1: 1+ blends nothing
+cli.check_int("num_inner_steps", 0)
+DEFAULT_SOURCE = "a trouser and a boot"
 cli.check_out_dir("output_dir")
+
+
+def _source(values, caption):
+    if caption is not None and values["source"] not in (None, caption):
+        raise ValueError(f"--fashion_mnist_index={values['fashion_mnist_index']} is captioned "
+                         f"{caption!r}: leave --source unset (edits must match its words)")
+    return caption or values["source"] or DEFAULT_SOURCE
 
 
 def _check_request(values):
     from types import SimpleNamespace
 
     try:
+        namespace = SimpleNamespace(**values)
+        _, caption = request_flags.real_image(namespace)
         steps = values["num_steps"] or (50 if values["model"] == "sd14" else 25)
-        request_flags.request(SimpleNamespace(**dict(values, num_steps=steps)))
+        request_flags.request(SimpleNamespace(**dict(values, num_steps=steps,
+                                                      source=_source(values, caption))))
     except ValueError as error:
         raise flags.ValidationError(str(error))
     return True
@@ -61,7 +85,7 @@ def _check_request(values):
 flags.register_multi_flags_validator(
     ["source", "edits", "controller", "cross_replace_steps", "self_replace_steps",
      "reweight_words", "reweight_values", "reweight_base", "blend_words", "threshold",
-     "start_blend", "num_steps", "model"], _check_request)
+     "start_blend", "num_steps", "model", "image", "fashion_mnist_index"], _check_request)
 
 
 def _check_unused(values):
@@ -90,16 +114,28 @@ def main(argv):
     sd14 = FLAGS.model == "sd14"
     FLAGS.num_steps = FLAGS.num_steps or (50 if sd14 else 25)
     guidance = FLAGS.guidance if FLAGS.guidance is not None else (7.5 if sd14 else 5.0)
+    image, caption = request_flags.real_image(FLAGS)
+    FLAGS.source = _source(FLAGS.flag_values_dict(), caption)
     source, edits, controller, blend = request_flags.request(FLAGS)
     pipe = load_pipeline(FLAGS.model, weights_dir=FLAGS.weights_dir,
                          random_weights=FLAGS.random_weights)
-    editor = p2p.PromptToPrompt(pipe, source, edits, controller, blend, FLAGS.num_steps,
-                                images_per_prompt=FLAGS.num_seeds)
-    seeds = range(FLAGS.seed, FLAGS.seed + FLAGS.num_seeds)
-    noise = np.concatenate([pipe.sampler.initial_noise(1, s).numpy() for s in seeds])
-    result = editor.generate(diffusion_noise=noise, guidance=guidance, progress=True)
-    grid = write_edit_grid(os.path.join(FLAGS.output_dir, "grid.png"),
-                           np.swapaxes(result.images, 0, 1), result.prompts)
+    if image is None:
+        editor = p2p.PromptToPrompt(pipe, source, edits, controller, blend, FLAGS.num_steps,
+                                    images_per_prompt=FLAGS.num_seeds)
+        seeds = range(FLAGS.seed, FLAGS.seed + FLAGS.num_seeds)
+        noise = np.concatenate([pipe.sampler.initial_noise(1, s).numpy() for s in seeds])
+        result = editor.generate(diffusion_noise=noise, guidance=guidance, progress=True)
+        rows, titles = np.swapaxes(result.images, 0, 1), result.prompts
+    else:
+        inverted = p2p.invert(pipe, image, source, FLAGS.num_steps, guidance, FLAGS.inversion,
+                              FLAGS.num_inner_steps, progress=True)
+        editor = p2p.PromptToPrompt(pipe, source, edits, controller, blend, FLAGS.num_steps)
+        result = editor.generate(progress=True, **inverted.generate_args())
+        psnr = float(p2p.psnr(result.source, inverted.images)[0])
+        print(f"{FLAGS.inversion} inversion: reconstruction PSNR {psnr:.2f} dB")
+        rows = np.concatenate([inverted.images[None], result.images])[None, :, 0]
+        titles = ["real image", f"{FLAGS.inversion} reconstruction ({psnr:.1f} dB)"] + edits
+    grid = write_edit_grid(os.path.join(FLAGS.output_dir, "grid.png"), rows, titles)
     io.save_npy(os.path.join(FLAGS.output_dir, "images.npy"), result.images)
     print(f"wrote {grid}")
 

@@ -12,7 +12,8 @@ NOTEBOOKS = sorted(glob.glob(os.path.join(ROOT, "notebooks", "*.ipynb")))
 def test_every_tool_has_a_notebook():
     names = {os.path.basename(p) for p in NOTEBOOKS}
     assert {"daam.ipynb", "causal_tracing_and_editing.ipynb",
-            "feature_visualization_and_sae.ipynb", "taps_and_interventions.ipynb"} <= names
+            "feature_visualization_and_sae.ipynb", "taps_and_interventions.ipynb",
+            "prompt_to_prompt.ipynb"} <= names
 
 
 # First cell of every notebook here: a clean namespace, so a name the notebook does not define

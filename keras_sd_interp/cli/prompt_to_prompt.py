@@ -79,3 +79,41 @@ def unused_flags_problem(present, controller, blend_words):
         return (f"{', '.join('--' + n for n in unused)} are --controller=reweight's; with "
                 f"--controller={controller} they would be ignored")
     return None
+
+
+INVERSIONS = ("null_text", "ddim")
+
+
+def real_image(flag_values):
+    """The real image named by --image (a file) or --fashion_mnist_index (a fixed test
+    composition, tiny only) and its caption; (None, None) when neither is set.
+
+    Returns: (uint8 or float array (1, H, W, C), caption or None). Raises ValueError naming the
+    bad flag: both set, a missing file, a size or range the model cannot take, an index out of
+    range, or --fashion_mnist_index with a model other than tiny."""
+    from keras_sd_interp import io
+    from keras_sd_interp.editing.prompt_to_prompt.inversion import (IMAGE_CHANNELS,
+                                                                    check_image_array)
+    from keras_sd_interp.models import DEFAULT_SIZES
+
+    path, index = flag_values.image, flag_values.fashion_mnist_index
+    if path and index is not None:
+        raise ValueError("--image and --fashion_mnist_index name two images: give one")
+    if not path and index is None:
+        return None, None
+    model = flag_values.model
+    if index is not None:
+        if model != "tiny":
+            raise ValueError(f"--fashion_mnist_index is a tiny composition; --model={model} "
+                             "takes --image=PATH")
+        from keras_sd_interp.data import compositions, load_fashion_mnist
+
+        images, labels = load_fashion_mnist("test")
+        composed, captions, _ = compositions.indexed_pairs(images, labels, [index])
+        return composed[..., None], captions[0]
+    try:
+        array = io.load_image(path, IMAGE_CHANNELS[model])
+    except (FileNotFoundError, OSError) as error:
+        raise ValueError(f"--image={path!r}: {error}") from None
+    check_image_array(array, model, DEFAULT_SIZES[model][:2])
+    return array[None] if array.ndim == 3 else array, None

@@ -63,6 +63,23 @@ def compose_singles(items):
     return canvas
 
 
+def indexed_pairs(images, labels, indices):
+    """Fixed real compositions of a split: composition k is item 2k on the left and item
+    2k + 1 on the right, captioned "a {left} and a {right}" (the same every time, so
+    `--fashion_mnist_index=k` names one image).
+
+    Args: images uint8 (N, 28, 28), labels (N,), indices: ints in 0..N // 2 - 1.
+    Returns: uint8 (k, 32, 64), k captions, int (k, 2) the (left, right) labels.
+    """
+    indices = np.asarray(indices, np.int64).reshape(-1)
+    if len(indices) == 0 or indices.min() < 0 or indices.max() >= len(images) // 2:
+        raise ValueError(f"composition indices {indices.tolist()}: use 0..{len(images) // 2 - 1} "
+                         f"({len(images)} items make {len(images) // 2} pairs)")
+    pair_labels = np.stack([labels[2 * indices], labels[2 * indices + 1]], 1)
+    captions = [pair_caption(a, b) for a, b in pair_labels]
+    return compose_pairs(images[2 * indices], images[2 * indices + 1]), captions, pair_labels
+
+
 def check_caption_style(style):
     if style not in CAPTION_STYLES:
         raise ValueError(f"unknown caption style {style!r}: choose one of {sorted(CAPTION_STYLES)}")

@@ -99,6 +99,9 @@ def _check_guidance(guidance):
     return float(guidance)
 
 
+check_guidance = _check_guidance
+
+
 class Sampler:
     """DDIM with classifier-free guidance for a pipeline (`TinyPipeline`, `SD14Pipeline`).
 
@@ -140,6 +143,15 @@ class Sampler:
     def _unet(self, latent, t_emb, context):
         return self.pipe.diffusion_model([latent, t_emb, context])
 
+    def noise_prediction(self, latent, timestep, context):
+        """The U-Net's noise estimate for one context, differentiable, unguided: latent
+        (n, h, w, 4), timestep int32 scalar, context (n, L, D) -> eps (n, h, w, 4). Inside a
+        trace it reports through the U-Net's sites like any call (DDIM and null-text
+        inversion use it outside one)."""
+        n = tf.shape(latent)[0]
+        t_emb = timestep_embedding(tf.fill([n], timestep), self.pipe.config.time_embedding_dim)
+        return self._unet(latent, t_emb, context)
+
     def _compiled_step(self):
         """The plain compiled step (no hooks). Not XLA by default: then the U-Net runs as
         keras-cv's `predict_on_batch` runs it, and the images match keras-cv's."""
@@ -175,7 +187,7 @@ class Sampler:
 
     def generate(self, prompt, negative_prompt=None, batch_size=1, num_steps=50,
                  unconditional_guidance_scale=7.5, diffusion_noise=None, seed=None,
-                 progress=False):
+                 progress=False, uncond_contexts=None):
         """Generates `batch_size` images for each prompt.
 
         Args:
@@ -185,6 +197,9 @@ class Sampler:
             num_steps, unconditional_guidance_scale, seed: as keras-cv's `text_to_image`.
             diffusion_noise: optional initial latent (n, h, w, 4) instead of `seed`.
             progress: show a tqdm bar over the steps.
+            uncond_contexts: optional float (num_steps, n or 1, L, D): the unconditional
+                context of each step instead of the encoded negative prompt (null-text
+                inversion's per-step embeddings; 1 is shared by every image).
 
         Returns:
             Generation (float images in about [-1, 1], final latents, prompts, timesteps).
@@ -209,8 +224,14 @@ class Sampler:
         text_hooks = tracer.text_hooks() if tracer is not None else None
         unique_context = self.encode(prompts, "cond", text_hooks)
         context = tf.repeat(unique_context, batch_size, axis=0)
-        uncond_prompt = "" if negative_prompt is None else negative_prompt
-        uncond_context = tf.repeat(self.encode([uncond_prompt], "uncond", text_hooks), n, axis=0)
+        if uncond_contexts is None:
+            uncond_prompt = "" if negative_prompt is None else negative_prompt
+            uncond_context = tf.repeat(self.encode([uncond_prompt], "uncond", text_hooks), n,
+                                       axis=0)
+            per_step = [uncond_context] * num_steps
+        else:
+            per_step = self._per_step_contexts(uncond_contexts, negative_prompt, num_steps, n,
+                                               tuple(context.shape[1:]))
         if diffusion_noise is not None:
             latent = tf.convert_to_tensor(diffusion_noise, tf.float32)
             if latent.shape[0] != n:
@@ -224,7 +245,7 @@ class Sampler:
                 tqdm(schedule, desc="denoising", disable=not progress, leave=False)):
             coefficients = tf.constant([math.sqrt(a_t), math.sqrt(1 - a_t), math.sqrt(a_prev),
                                         math.sqrt(1.0 - a_prev)], tf.float32)
-            args = (latent, tf.constant(timestep, tf.int32), coefficients, uncond_context,
+            args = (latent, tf.constant(timestep, tf.int32), coefficients, per_step[step],
                     context, guidance)
             if tracer is not None and tracer.hooks_step(step):
                 latent = tracer.run_step(step, args)
@@ -236,6 +257,19 @@ class Sampler:
         if tracer is not None:
             tracer.end(result)
         return result
+
+    @staticmethod
+    def _per_step_contexts(uncond_contexts, negative_prompt, num_steps, n, context_shape):
+        """uncond_contexts (num_steps, n or 1, L, D) -> num_steps tensors (n, L, D)."""
+        if negative_prompt is not None:
+            raise ValueError("pass negative_prompt or uncond_contexts, not both")
+        contexts = tf.convert_to_tensor(uncond_contexts, tf.float32)
+        wanted = (num_steps, n, *context_shape)
+        if contexts.shape.rank != 4 or contexts.shape[0] != num_steps \
+                or contexts.shape[1] not in (1, n) or tuple(contexts.shape[2:]) != context_shape:
+            raise ValueError(f"uncond_contexts has shape {tuple(contexts.shape)}; this call needs "
+                             f"{wanted} (or {num_steps}, 1, ...): one context per step")
+        return [tf.broadcast_to(c, (n, *context_shape)) for c in tf.unstack(contexts)]
 
     def hooked_step(self, key, hook_context):
         """A compiled step traced with `hook_context` on the site stack; cached under `key`.

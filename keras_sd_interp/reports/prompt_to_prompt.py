@@ -24,7 +24,7 @@ def write_reweight(path, curve, word):
     return path
 
 
-def write_numbers(output_dir, numbers):
-    path = os.path.join(output_dir, "prompt_to_prompt.json")
+def write_numbers(output_dir, numbers, name="prompt_to_prompt.json"):
+    path = os.path.join(output_dir, name)
     io.save_json(path, numbers)
     return path

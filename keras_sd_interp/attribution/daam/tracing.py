@@ -48,10 +48,12 @@ class DAAMTrace:
         text_rollout: also record the text encoder's self-attention and give each word the
             maps of the tokens that carry it (package docstring); the attribute `text_rollout`
             can be switched off and on after the run to compare.
+        edits: lens edits the run goes under (`lens.trace(edits=...)`, conditional half), so
+            the maps are those of an edited run (prompt-to-prompt's daam_options).
     """
 
     def __init__(self, pipe, per_step=False, open_vocabulary=False, self_attention=False,
-                 steps=None, text_rollout=False):
+                 steps=None, text_rollout=False, edits=None):
         self.pipe = pipe
         self.tokens = Tokens(pipe)
         self.num_heads = pipe.config.num_heads
@@ -75,7 +77,7 @@ class DAAMTrace:
                 raise ValueError("text_rollout needs a text encoder with attention sites "
                                  "(tiny and sd14 have them)")
             record += self.text_sites
-        self.trace = lens.trace(pipe, record=record, steps=steps, half="cond",
+        self.trace = lens.trace(pipe, record=record, steps=steps, half="cond", edits=edits,
                                 reduce=None if self.per_step_kept else "sum")
         factor = pipe.config.latent_factor
         self.image_hw = (pipe.img_height, pipe.img_width)
@@ -268,6 +270,7 @@ class DAAMTrace:
 
 
 def trace(pipe, per_step=False, open_vocabulary=False, self_attention=False, steps=None,
-          text_rollout=False):
+          text_rollout=False, edits=None):
     """Opens a `DAAMTrace` around the generation calls of `pipe` (use as a `with` block)."""
-    return DAAMTrace(pipe, per_step, open_vocabulary, self_attention, steps, text_rollout)
+    return DAAMTrace(pipe, per_step, open_vocabulary, self_attention, steps, text_rollout,
+                     edits)

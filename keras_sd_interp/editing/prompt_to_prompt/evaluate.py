@@ -156,3 +156,55 @@ def cost(pipe, controller, num_edits, num_steps=25, guidance=5.0, repeats=3, see
         diffusion_noise=noise), repeats)
     return {"edits": num_edits, "p2p_seconds": edited, "plain_seconds": plain,
             "ratio": edited / plain}
+
+
+def inversion_psnr(pipe, plain, null_text, guidance):
+    """Reconstruction PSNR (dB, (n,) each) of the real images: through the autoencoder only
+    (the ceiling), plain DDIM inversion generated at `guidance` and at 1, null-text."""
+    from keras_sd_interp.editing.prompt_to_prompt.inversion import encode_images, psnr
+
+    real = plain.images
+    return {"autoencoder": psnr(pipe.decoder(encode_images(pipe, real)).numpy(), real),
+            "ddim": psnr(plain.reconstruct(pipe, guidance=guidance).images, real),
+            "ddim_guidance_1": psnr(plain.reconstruct(pipe, guidance=1.0).images, real),
+            "null_text": psnr(null_text.reconstruct(pipe).images, real)}
+
+
+def _one(inverted, k):
+    """Image k of a batch inversion as a one-image inversion."""
+    import dataclasses
+
+    embeddings = inverted.uncond_embeddings
+    return dataclasses.replace(
+        inverted, images=inverted.images[k:k + 1], latents=inverted.latents[:, k:k + 1],
+        prompts=inverted.prompts[k:k + 1],
+        uncond_embeddings=None if embeddings is None else embeddings[:, k:k + 1])
+
+
+def inverted_replace_eval(pipe, judge, inversions, labels, controller, seed=0):
+    """Replace the right item of every inverted real composition "a X and a Y" by a Z != Y
+    (drawn with `seed`). `inversions`: {name: Inversion of the same n images}; labels (n, 2).
+
+    Returns ({name: summary (new_word, kept_class against the run's own source image,
+    left_mad)}, {name: kept_real: share of edited left cells judged as the real left label},
+    the first images {name: (source, edit)}, targets)."""
+    rng = np.random.default_rng(seed)
+    targets = [CLASS_NAMES[rng.choice([c for c in range(len(CLASS_NAMES)) if c != right])]
+               for _, right in labels]
+    store, kept_real, first = {}, {}, {}
+    for name, inverted in inversions.items():
+        editor, hits = None, []
+        for k, (target, (left, _)) in enumerate(zip(targets, labels)):
+            source = inverted.prompts[k]
+            edit = pair_prompt(CLASS_NAMES[left], target)
+            editor = PromptToPrompt(pipe, source, [edit], controller, None, inverted.num_steps) \
+                if editor is None else editor.for_prompts(source, [edit])
+            result = editor.generate(**_one(inverted, k).generate_args())
+            _merge(store, name, cell_scores(judge, result.source, result.edits, [target]))
+            edited_left, _, _ = judged(judge, result.edits[0])
+            hits.append(edited_left == left)
+            first.setdefault(name, (result.source, result.edits[0]))
+        kept_real[name] = float(np.mean(np.concatenate(hits)))
+    summaries = {name: summary({k: np.concatenate(v) for k, v in scores.items()})
+                 for name, scores in store.items()}
+    return summaries, kept_real, first, targets

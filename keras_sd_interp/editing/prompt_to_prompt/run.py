@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_sd_interp import lens
+from keras_sd_interp.attribution import daam
 from keras_sd_interp.models.sampler import check_num_steps
 from keras_sd_interp.lens.tokens import Tokens
 from keras_sd_interp.editing.prompt_to_prompt.controllers import Refine, Replace, Reweight
@@ -41,11 +42,14 @@ class EditResult:
         images: float32 (P, n, H, W, C), source first, decoder output in about [-1, 1].
         latents: float32 (P, n, h, w, 4).
         prompts: the P prompts (source first).
+        daam: the run's `daam.DAAMTrace` when `generate(daam_options=...)` asked for one: heat maps
+            of image k = prompt k // n, seed k % n (`result.daam.compute_heat_maps(image=k)`).
     """
 
     images: np.ndarray
     latents: np.ndarray
     prompts: list
+    daam: object = None
 
     @property
     def source(self):
@@ -209,31 +213,46 @@ class PromptToPrompt:
         return tf.tile(noise, [len(self.prompts), 1, 1, 1])
 
     def generate(self, seed=None, guidance=7.5, diffusion_noise=None, negative_prompt=None,
-                 progress=False):
+                 progress=False, uncond_embeddings=None, daam_options=None):
         """Runs the source and every edit in one batched generation.
 
         Args:
             seed: draws the n initial latents (shared by all prompts); or diffusion_noise:
-                (n, h, w, 4) given directly.
+                (n, h, w, 4) given directly (e.g. an inversion's x_T).
             guidance: classifier-free guidance scale.
+            uncond_embeddings: None, or (num_steps, n, L, D): null-text inversion's per-step
+                unconditional embeddings (`Inversion.generate_args()`), shared by every prompt.
+            daam_options: None, True or a dict of `daam.trace` options (per_step,
+                text_rollout, ...): record this run's cross-attention (after the edits) for DAAM heat maps; the
+                trace comes back as `result.daam`.
 
         Returns:
-            EditResult (images (P, n, H, W, C), latents, prompts).
+            EditResult (images (P, n, H, W, C), latents, prompts; daam).
         """
         if diffusion_noise is None:
             noise = self.noise(seed)
         else:
             noise = tf.tile(tf.convert_to_tensor(diffusion_noise, tf.float32),
                             [len(self.prompts), 1, 1, 1])
+        if uncond_embeddings is not None:
+            uncond_embeddings = tf.tile(tf.convert_to_tensor(uncond_embeddings, tf.float32),
+                                        [1, len(self.prompts), 1, 1])
         if self.blend is not None:
             self.blend.reset()
-        with lens.trace(self.pipe, edits=self.lens_edits, half="cond"):
+        tracer = self._tracer(daam_options)
+        with tracer:
             generation = self.pipe.sampler.generate(
                 self.prompts, negative_prompt=negative_prompt, batch_size=self.num_images,
                 num_steps=self.num_steps, unconditional_guidance_scale=guidance,
-                diffusion_noise=noise, progress=progress)
+                diffusion_noise=noise, progress=progress, uncond_contexts=uncond_embeddings)
         shape = (len(self.prompts), self.num_images)
         return EditResult(generation.images.reshape(shape + generation.images.shape[1:]),
                           generation.latents.reshape(shape + generation.latents.shape[1:]),
-                          list(self.prompts))
+                          list(self.prompts), tracer if daam_options is not None else None)
 
+    def _tracer(self, daam_options):
+        """The trace the run goes under: the lens edits, or a DAAM trace carrying them."""
+        if daam_options is None:
+            return lens.trace(self.pipe, edits=self.lens_edits, half="cond")
+        options = {} if daam_options is True else dict(daam_options)
+        return daam.trace(self.pipe, edits=self.lens_edits, **options)
