@@ -55,11 +55,9 @@ def main(argv):
 
     from keras_sd_interp.attribution import causal_trace as ct
     from keras_sd_interp.lens.components import text_components, unet_components
-    from keras_sd_interp.models import load_pipeline
     from keras_sd_interp.reports.causal_trace import write_causal_trace
 
-    pipe = load_pipeline(FLAGS.model, FLAGS.img_height, FLAGS.img_width, FLAGS.weights_dir,
-                         FLAGS.random_weights)
+    pipe = cli.pipeline_from_flags(FLAGS)
     ct.subject_tokens(pipe, cases)  # the tokenizer alone: a bad subject stops before any model
     which = FLAGS.text_tokens if FLAGS.text_tokens != "auto" else (
         "all" if FLAGS.model == "tiny" else "prompt")
