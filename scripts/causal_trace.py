@@ -18,7 +18,7 @@ from absl import flags
 from keras_sd_interp import cli
 from keras_sd_interp.cli import causal_trace as checks
 
-cli.define_model_flags()
+cli.define_model_flags(mini=True)
 cli.define_scorer_flags()
 flags.DEFINE_list("cases", ["a sneaker and a bag:sneaker", "a dress and a sandal:dress",
                             "a bag and a coat:bag"],

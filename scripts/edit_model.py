@@ -21,7 +21,7 @@ from absl import flags
 from keras_sd_interp.cli import (check_existing_dir, check_float, check_int, check_out_dir,
                                  define_model_flags, pipeline_from_flags)
 
-define_model_flags()
+define_model_flags(mini=True)
 flags.DEFINE_enum("method", "diffquickfix", ["diffquickfix", "locoedit"], "Edit method.")
 flags.DEFINE_string("concept", "sneaker", "Word or phrase to edit away (tiny: a class word).")
 flags.DEFINE_string("target", "bag", "Word or phrase it should become (tiny: a class word).")

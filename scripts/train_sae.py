@@ -24,7 +24,7 @@ from absl import flags
 
 from keras_sd_interp import cli
 
-cli.define_model_flags()
+cli.define_model_flags(mini=True)
 flags.DEFINE_string("site", "spatial_transformer_8", "U-Net site whose output is encoded.")
 flags.DEFINE_integer("num_prompts", 320, "tiny: prompts generated (pairs and singles, seeded).")
 flags.DEFINE_list("prompts", ["a photo of a cat", "a photo of a dog", "a painting of a house",

@@ -24,7 +24,7 @@ TINY_PROMPTS = ["a bag and a boot", "a sneaker and a dress", "a coat and a shirt
 SD14_PROMPTS = ["a photo of a cat", "a photo of a dog", "a photo of a bottle in a room",
                 "a painting in the style of Van Gogh", "a car on a street"]
 
-cli.define_model_flags()
+cli.define_model_flags(mini=True)
 flags.DEFINE_list("latents", [], "SAE latents to visualize (e.g. 3,10-12).")
 flags.DEFINE_list("channels", [], "Channels of --site to visualize (channel-mean objective).")
 flags.DEFINE_string("site", "spatial_transformer_8", "U-Net site (SAE latents: its SAE's).")

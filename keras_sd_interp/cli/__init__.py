@@ -7,8 +7,9 @@ import re
 from absl import flags
 
 
-def define_model_flags(default_height=None, default_width=None):
-    """Defines --model, --model_size, --weights_dir, --random_weights, --img_height, --img_width."""
+def define_model_flags(default_height=None, default_width=None, mini=False):
+    """Defines --model, --weights_dir, --random_weights, --img_height, --img_width, and with
+    `mini` (scripts whose every path runs on it) --model_size (`model_size(flag_values)`)."""
     flags.DEFINE_enum("model", "tiny", ["tiny", "sd14"], "Which U-Net: the bundled small model "
                       "or Stable Diffusion v1.4.")
     flags.DEFINE_string("weights_dir", None, "sd14: directory holding keras-cv's SD v1.4 .h5 "
@@ -19,12 +20,18 @@ def define_model_flags(default_height=None, default_width=None):
                          "model's, 512 for sd14, 32 for tiny).")
     flags.DEFINE_integer("img_width", default_width, "Image width in pixels (default: the "
                          "model's, 512 for sd14, 64 for tiny).")
-    flags.DEFINE_enum("model_size", "full", ["full", "mini"], "sd14 with --random_weights: "
-                      "mini is SD v1.4's layers and site names at small widths (fast tests; "
-                      "--weights_dir then only gives CLIP's BPE file). Real weights need full.")
     check_weights_dir()
     check_image_size()
-    check_model_size()
+    if mini:
+        flags.DEFINE_enum("model_size", "full", ["full", "mini"], "sd14 with --random_weights: "
+                          "mini is SD v1.4's layers and site names at small widths (fast tests; "
+                          "--weights_dir then only gives CLIP's BPE file). Real weights: full.")
+        check_model_size()
+
+
+def model_size(flag_values):
+    """--model_size where the script defines it, else "full"."""
+    return flag_values.model_size if "model_size" in flag_values else "full"
 
 
 def unet_from_flags(flag_values, max_text_length=None):
@@ -38,7 +45,7 @@ def unet_from_flags(flag_values, max_text_length=None):
         max_text_length,
         weights_dir=flag_values.weights_dir,
         random_weights=flag_values.random_weights,
-        size=flag_values.model_size,
+        size=model_size(flag_values),
     )
 
 
@@ -51,7 +58,7 @@ def pipeline_from_flags(flag_values, img_height=None, img_width=None):
         img_height if flag_values.img_height is None else flag_values.img_height,
         img_width if flag_values.img_width is None else flag_values.img_width,
         weights_dir=flag_values.weights_dir, random_weights=flag_values.random_weights,
-        size=flag_values.model_size)
+        size=model_size(flag_values))
 
 
 def text_encoder_from_flags(flag_values):
@@ -60,7 +67,7 @@ def text_encoder_from_flags(flag_values):
     if flag_values.model == "sd14":
         from keras_sd_interp.models.text_encoder import build_sd14_text_encoder
 
-        return build_sd14_text_encoder(size=flag_values.model_size)
+        return build_sd14_text_encoder(size=model_size(flag_values))
     from keras_sd_interp.models import load_pipeline
 
     return load_pipeline("tiny", random_weights=flag_values.random_weights).text_encoder
