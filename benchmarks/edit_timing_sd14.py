@@ -6,7 +6,10 @@ does not depend on the values).
 DiffQuickFix ("Van Gogh" -> "a painting", the SD v1.4 templates, text layer 0) and LocoEdit
 (the same pair, cross-attention layers 6, 7), each built --repeats times after one warm-up
 call (which compiles); the median is reported, and for LocoEdit the share spent on the text
-encoder's contexts. Writes --output (JSON).
+encoder's contexts. LocoEdit is timed interleaved against the path before the shared solve
+(`editing.methods.locoedit_unshared`: one text-encoder call per pair and keep set, one solve
+per kernel), with and without a keep set, so that a load change hits both alike.
+`--model_size=mini` times SD v1.4's mini widths instead. Writes --output (JSON).
 """
 
 import time
@@ -19,6 +22,7 @@ flags.DEFINE_string("weights_dir", None, "Folder with CLIP's BPE vocabulary (and
 flags.DEFINE_bool("random_weights", True, "Random weights (timing only).")
 flags.DEFINE_integer("img_size", 256, "Image size of the pipeline (pixels).")
 flags.DEFINE_integer("repeats", 3, "Timed builds per method.")
+flags.DEFINE_enum("model_size", "full", ["full", "mini"], "SD v1.4's widths, or the mini ones.")
 flags.DEFINE_string("output", "figures/editing/edit_timing_sd14.json", "Where to write.")
 FLAGS = flags.FLAGS
 
@@ -43,6 +47,22 @@ def median_seconds(build, repeats):
     return float(np.median(times))
 
 
+def interleaved_seconds(builds, repeats):
+    """{name: median wall seconds} of each `builds[name]()`, the calls interleaved round by
+    round after one warm-up call of each."""
+    import numpy as np
+
+    for build in builds.values():
+        build()
+    times = {name: [] for name in builds}
+    for _ in range(repeats):
+        for name, build in builds.items():
+            start = time.perf_counter()
+            build()
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(values)) for name, values in times.items()}
+
+
 def main(argv):
     del argv
     import os
@@ -52,21 +72,27 @@ def main(argv):
     from keras_sd_interp.models import load_pipeline
 
     pipe = load_pipeline("sd14", FLAGS.img_size, FLAGS.img_size, weights_dir=FLAGS.weights_dir,
-                         random_weights=FLAGS.random_weights)
+                         random_weights=FLAGS.random_weights, size=FLAGS.model_size)
     pair = ("Van Gogh", "a painting")
     prompts = methods.edit_prompts_for(pipe, pair[0])
+    loco = interleaved_seconds({
+        "locoedit_seconds": lambda: editing.locoedit(pipe, [pair], layers=[6, 7]),
+        "locoedit_before_seconds": lambda: methods.locoedit_unshared(pipe, [pair], [6, 7]),
+        "locoedit_keep_seconds": lambda: editing.locoedit(pipe, [pair], layers=[6, 7],
+                                                          keep=["Monet"]),
+        "locoedit_keep_before_seconds": lambda: methods.locoedit_unshared(
+            pipe, [pair], [6, 7], keep=["Monet"]),
+        "contexts_seconds": lambda: methods.contexts(pipe, prompts + prompts),
+    }, FLAGS.repeats)
     result = {
         "diffquickfix_seconds": median_seconds(
             lambda: editing.diffquickfix(pipe, *pair), FLAGS.repeats),
-        "locoedit_seconds": median_seconds(
-            lambda: editing.locoedit(pipe, [pair], layers=[6, 7]), FLAGS.repeats),
+        **loco,
         "locoedit_concept_rows_seconds": median_seconds(
             lambda: editing.locoedit(pipe, [pair], layers=[6, 7], positions="concept"),
             FLAGS.repeats),
-        "contexts_seconds": median_seconds(
-            lambda: methods.contexts(pipe, prompts + prompts), FLAGS.repeats),
         "num_prompts": len(prompts), "img_size": FLAGS.img_size, "cpu_count": os.cpu_count(),
-        "load_average": list(os.getloadavg()),
+        "model_size": FLAGS.model_size, "load_average": list(os.getloadavg()),
     }
     for key, value in result.items():
         print(f"{key}: {value}")

@@ -19,7 +19,7 @@ from keras_sd_interp import cli
 from keras_sd_interp.cli import causal_trace as checks
 from keras_sd_interp.models import bundled
 
-cli.define_model_flags()
+cli.define_model_flags(mini=True)
 cli.define_scorer_flags()
 flags.DEFINE_list("cases", ["a sneaker and a bag:sneaker", "a dress and a sandal:dress",
                             "a bag and a coat:bag"],
@@ -60,7 +60,6 @@ def main(argv):
 
     from keras_sd_interp.attribution import causal_trace as ct
     from keras_sd_interp.lens.components import text_components, unet_components
-    from keras_sd_interp.models import load_pipeline
     from keras_sd_interp.reports.causal_trace import write_causal_trace
 
     try:  # offline, a preset CLIP fails here, before the SD v1.4 load
@@ -68,8 +67,7 @@ def main(argv):
                                  FLAGS.clip_dir, FLAGS.random_weights)
     except FileNotFoundError as error:
         raise app.UsageError(str(error)) from None
-    pipe = load_pipeline(FLAGS.model, FLAGS.img_height, FLAGS.img_width, FLAGS.weights_dir,
-                         FLAGS.random_weights, bundle_dir=FLAGS.bundle_dir)
+    pipe = cli.pipeline_from_flags(FLAGS)
     ct.subject_tokens(pipe, cases)  # the tokenizer alone: a bad subject stops before any model
     which = FLAGS.text_tokens if FLAGS.text_tokens != "auto" else (
         "all" if FLAGS.model == "tiny" else "prompt")

@@ -19,9 +19,9 @@ from absl import app
 from absl import flags
 
 from keras_sd_interp.cli import (check_existing_dir, check_float, check_int, check_out_dir,
-                                 define_model_flags)
+                                 define_model_flags, pipeline_from_flags)
 
-define_model_flags()
+define_model_flags(mini=True)
 flags.DEFINE_enum("method", "diffquickfix", ["diffquickfix", "locoedit"], "Edit method.")
 flags.DEFINE_string("concept", "sneaker", "Word or phrase to edit away (tiny: a class word).")
 flags.DEFINE_string("target", "bag", "Word or phrase it should become (tiny: a class word).")
@@ -189,12 +189,10 @@ def main(argv):
 
     from keras_sd_interp import editing
     from keras_sd_interp.editing.methods import drawn_prompts
-    from keras_sd_interp.models import load_pipeline
     from keras_sd_interp.reports.editing import write_before_after
     from keras_sd_interp.reports.paths import safe_name
 
-    pipe = load_pipeline(FLAGS.model, FLAGS.img_height, FLAGS.img_width,
-                         weights_dir=FLAGS.weights_dir, random_weights=FLAGS.random_weights)
+    pipe = pipeline_from_flags(FLAGS)
     common = dict(num_steps=FLAGS.num_steps, guidance=FLAGS.guidance)
     if FLAGS.method == "diffquickfix":
         edit = editing.diffquickfix(pipe, FLAGS.concept, FLAGS.target, FLAGS.lam,

@@ -11,7 +11,7 @@ from absl import flags
 from keras_sd_interp import cli
 from keras_sd_interp.reports import unet as unet_report
 
-cli.define_model_flags()
+cli.define_model_flags(mini=True)
 flags.DEFINE_integer("max_text_length", None, "Context length (default 77 sd14, 8 tiny).")
 cli.check_int("max_text_length", 0, allow_none=True)
 flags.DEFINE_bool("text_sites", True, "Also list the text encoder's and the sampler's sites.")

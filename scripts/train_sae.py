@@ -24,7 +24,7 @@ from absl import flags
 
 from keras_sd_interp import cli
 
-cli.define_model_flags()
+cli.define_model_flags(mini=True)
 flags.DEFINE_string("site", "spatial_transformer_8", "U-Net site whose output is encoded.")
 flags.DEFINE_integer("num_prompts", 320, "tiny: prompts generated (pairs and singles, seeded).")
 flags.DEFINE_list("prompts", ["a photo of a cat", "a photo of a dog", "a painting of a house",
@@ -127,9 +127,9 @@ def run_settings(plan, prompts):
     """Everything that shapes the result; a resumed run must match (train_steps may grow)."""
     import hashlib
 
-    names = ("model", "weights_dir", "random_weights", "img_height", "img_width", "site",
-             "num_prompts", "prompts_file", "num_steps", "step_stride", "positions", "guidance",
-             "collect_batch", "dtype", "expansion", "k", "batch_size", "learning_rate",
+    names = ("model", "model_size", "weights_dir", "random_weights", "img_height", "img_width",
+             "site", "num_prompts", "prompts_file", "num_steps", "step_stride", "positions",
+             "guidance", "collect_batch", "dtype", "expansion", "k", "batch_size", "learning_rate",
              "shuffle_buffer", "seed")
     settings = {name: getattr(FLAGS, name) for name in names}
     settings["prompts"] = hashlib.sha256("\n".join(prompts).encode()).hexdigest()[:16]
@@ -139,11 +139,12 @@ def run_settings(plan, prompts):
 def check_size(plan, num_prompts):
     """--max_gb against the estimate, from the model's config (before any model is built)."""
     from keras_sd_interp.models import DEFAULT_SIZES
-    from keras_sd_interp.models.config import get_config
+    from keras_sd_interp.models.config import sized_config
     from keras_sd_interp.training.sae_shards import check_budget, transformer_site_shape
 
     height, width, _ = DEFAULT_SIZES[FLAGS.model]
-    shape = transformer_site_shape(get_config(FLAGS.model), FLAGS.img_height or height,
+    shape = transformer_site_shape(sized_config(FLAGS.model, FLAGS.model_size),
+                                   FLAGS.img_height or height,
                                    FLAGS.img_width or width, FLAGS.site)
     if shape is not None:
         try:
@@ -191,14 +192,12 @@ def main(argv):
 
 def train(plan, prompts, output, run_dir):
     from keras_sd_interp import lens
-    from keras_sd_interp.models import load_pipeline
     from keras_sd_interp.sae import DIFFUSERS_NAME, SparseAutoencoder
     from keras_sd_interp.training.sae import evaluate_sae, save_sae, train_sae_on_shards
     from keras_sd_interp.training.sae_shards import collect_shards, sample_tokens
 
     began = time.time()
-    pipe = load_pipeline(FLAGS.model, FLAGS.img_height, FLAGS.img_width, FLAGS.weights_dir,
-                         FLAGS.random_weights)
+    pipe = cli.pipeline_from_flags(FLAGS)
     if FLAGS.site not in lens.list_sites(pipe):
         raise app.UsageError(f"--site={FLAGS.site!r} is not a site of {FLAGS.model}; see "
                              "lens.list_sites(pipe)")

@@ -24,7 +24,7 @@ TINY_PROMPTS = ["a bag and a boot", "a sneaker and a dress", "a coat and a shirt
 SD14_PROMPTS = ["a photo of a cat", "a photo of a dog", "a photo of a bottle in a room",
                 "a painting in the style of Van Gogh", "a car on a street"]
 
-cli.define_model_flags()
+cli.define_model_flags(mini=True)
 flags.DEFINE_list("latents", [], "SAE latents to visualize (e.g. 3,10-12).")
 flags.DEFINE_list("channels", [], "Channels of --site to visualize (channel-mean objective).")
 flags.DEFINE_string("site", "spatial_transformer_8", "U-Net site (SAE latents: its SAE's).")
@@ -110,11 +110,12 @@ def load_checked_sae(latents):
 def check_sae_width(d_in):
     """The SAE's input width against --site's channels, from the model's config (no model)."""
     from keras_sd_interp.models import DEFAULT_SIZES
-    from keras_sd_interp.models.config import get_config
+    from keras_sd_interp.models.config import sized_config
     from keras_sd_interp.training.sae_shards import transformer_site_shape
 
     height, width, _ = DEFAULT_SIZES[FLAGS.model]
-    shape = transformer_site_shape(get_config(FLAGS.model), FLAGS.img_height or height,
+    config = sized_config(FLAGS.model, FLAGS.model_size)
+    shape = transformer_site_shape(config, FLAGS.img_height or height,
                                    FLAGS.img_width or width, FLAGS.site)
     if shape is not None and shape[2] != d_in:
         raise app.UsageError(f"--sae has d_in {d_in}; {FLAGS.site} of --model={FLAGS.model} "
@@ -132,11 +133,9 @@ def main(argv):
     from keras_sd_interp.featureviz.decode import decode_to_uint8
     from keras_sd_interp.featureviz.render import VizSettings, visualize
     from keras_sd_interp.io import save_image, save_json
-    from keras_sd_interp.models import load_pipeline
     from keras_sd_interp.sae import collect, features
 
-    pipe = load_pipeline(FLAGS.model, FLAGS.img_height, FLAGS.img_width, FLAGS.weights_dir,
-                         FLAGS.random_weights)
+    pipe = cli.pipeline_from_flags(FLAGS)
     width = lens.list_sites(pipe.diffusion_model).get(FLAGS.site, (None,))[-1]
     if width is None:
         raise app.UsageError(f"--site={FLAGS.site!r} is not a site of {FLAGS.model}")

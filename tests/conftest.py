@@ -94,6 +94,19 @@ def sd14_unet():
     return load_unet("sd14", 64, 64, 3, random_weights=True)
 
 
+@pytest.fixture(scope="session")
+def sd14_mini(clip_bpe_dir):
+    """SD v1.4 at size "mini" (its layers, site names, 70 components and 12 text layers at small
+    widths; random weights) at 64x64 with CLIP's real BPE tokenizer: the fast tests' SD v1.4."""
+    import keras
+
+    from keras_sd_interp.models import load_pipeline
+
+    keras.utils.set_random_seed(2)
+    return load_pipeline("sd14", 64, 64, weights_dir=clip_bpe_dir, random_weights=True,
+                         size="mini")
+
+
 def random_unet_inputs(unet, batch_size, seed=0):
     """[latent, timestep_embedding, context] drawn from N(0, 1) for `unet`'s input shapes."""
     rng = np.random.default_rng(seed)

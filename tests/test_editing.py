@@ -186,14 +186,16 @@ def test_saved_edit_loads_into_a_fresh_model_and_gives_the_same_images(pipe, tmp
     np.testing.assert_array_equal(plain, second)  # applied edits stay until undone
 
 
-# --- Text concepts on SD v1.4 (random weights, 64x64, CLIP's real BPE tokenizer). ---
+# --- Text concepts on SD v1.4 (random weights, 64x64, CLIP's real BPE tokenizer), at the mini
+# widths (conftest's `sd14_mini`: the same layers and sites); the full widths run in the slow
+# script test below. ---
 
 PRESIDENT = "the President of the United States"
 
 
-@pytest.fixture(scope="module")
-def sd14(clip_bpe_dir):
-    return load_pipeline("sd14", 64, 64, weights_dir=clip_bpe_dir, random_weights=True)
+@pytest.fixture
+def sd14(sd14_mini):
+    return sd14_mini
 
 
 def test_sd14_multi_token_phrase_key_rows_are_its_tokens_and_get_the_target(sd14):
@@ -241,7 +243,6 @@ def test_sd14_edits_with_a_keep_set_undo_bit_for_bit(sd14):
             np.testing.assert_array_equal(lens.dense_kernel(sd14, name)[0], before[name])
 
 
-@pytest.mark.slow
 def test_sd14_edited_images_change_and_undo_gives_the_same_images(sd14):
     kwargs = dict(num_steps=1, seed=0, unconditional_guidance_scale=5.0)
     plain = sd14.sampler.generate("Van Gogh", **kwargs).images

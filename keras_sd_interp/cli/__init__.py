@@ -7,8 +7,9 @@ import re
 from absl import flags
 
 
-def define_model_flags(default_height=None, default_width=None):
-    """Defines --model, --weights_dir, --random_weights, --img_height, --img_width."""
+def define_model_flags(default_height=None, default_width=None, mini=False):
+    """Defines --model, --weights_dir, --random_weights, --img_height, --img_width, and with
+    `mini` (scripts whose every path runs on it) --model_size (`model_size(flag_values)`)."""
     flags.DEFINE_enum("model", "tiny", ["tiny", "sd14"], "Which U-Net: the bundled small model "
                       "or Stable Diffusion v1.4.")
     flags.DEFINE_string("weights_dir", None, "sd14: directory holding keras-cv's SD v1.4 .h5 "
@@ -21,6 +22,16 @@ def define_model_flags(default_height=None, default_width=None):
                          "model's, 512 for sd14, 64 for tiny).")
     check_weights_dir()
     check_image_size()
+    if mini:
+        flags.DEFINE_enum("model_size", "full", ["full", "mini"], "sd14 with --random_weights: "
+                          "mini is SD v1.4's layers and site names at small widths (fast tests; "
+                          "--weights_dir then only gives CLIP's BPE file). Real weights: full.")
+        check_model_size()
+
+
+def model_size(flag_values):
+    """--model_size where the script defines it, else "full"."""
+    return flag_values.model_size if "model_size" in flag_values else "full"
 
 
 def unet_from_flags(flag_values, max_text_length=None):
@@ -34,7 +45,20 @@ def unet_from_flags(flag_values, max_text_length=None):
         max_text_length,
         weights_dir=flag_values.weights_dir,
         random_weights=flag_values.random_weights,
+        size=model_size(flag_values),
     )
+
+
+def pipeline_from_flags(flag_values, img_height=None, img_width=None):
+    """The pipeline the model flags name (image size: the flags', else the arguments')."""
+    from keras_sd_interp.models import load_pipeline
+
+    return load_pipeline(
+        flag_values.model,
+        img_height if flag_values.img_height is None else flag_values.img_height,
+        img_width if flag_values.img_width is None else flag_values.img_width,
+        weights_dir=flag_values.weights_dir, random_weights=flag_values.random_weights,
+        size=model_size(flag_values), bundle_dir=getattr(flag_values, "bundle_dir", None))
 
 
 def text_encoder_from_flags(flag_values):
@@ -43,7 +67,7 @@ def text_encoder_from_flags(flag_values):
     if flag_values.model == "sd14":
         from keras_sd_interp.models.text_encoder import build_sd14_text_encoder
 
-        return build_sd14_text_encoder()
+        return build_sd14_text_encoder(size=model_size(flag_values))
     from keras_sd_interp.models import load_pipeline
 
     return load_pipeline("tiny", random_weights=flag_values.random_weights).text_encoder
@@ -235,6 +259,22 @@ def check_weights_dir(flag_values=flags.FLAGS):
         return True
 
     flags.register_multi_flags_validator(["model", "weights_dir"], checker,
+                                         flag_values=flag_values)
+
+
+def check_model_size(flag_values=flags.FLAGS):
+    """--model_size=mini: only with --model=sd14 and --random_weights (`config.check_size`)."""
+
+    def checker(values):
+        from keras_sd_interp.models.config import check_size
+
+        try:
+            check_size(values["model"], values["model_size"], values["random_weights"])
+        except ValueError as error:
+            raise flags.ValidationError(f"--model_size={values['model_size']}: {error}") from error
+        return True
+
+    flags.register_multi_flags_validator(["model", "model_size", "random_weights"], checker,
                                          flag_values=flag_values)
 
 

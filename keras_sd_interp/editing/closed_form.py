@@ -46,14 +46,41 @@ def ridge_update(kernel, keys, targets, lam=0.01, keep_keys=None):
         keys = np.concatenate([keys, keep_keys])
         targets = np.concatenate([targets, keep_keys @ kernel64])
     right = lam * kernel64 + keys.T @ targets  # (in, out)
-    if len(keys) < kernel64.shape[0]:
-        # Fewer keys than inputs (the usual case: 9-200 rows vs 768): by the push-through
-        # identity (lam I + X^T X)^-1 = (I - X^T (lam I_n + X X^T)^-1 X) / lam, an n x n solve.
+    # Fewer keys than inputs (the usual case: 9-200 rows vs 768): by the push-through identity
+    # (lam I + X^T X)^-1 = (I - X^T (lam I_n + X X^T)^-1 X) / lam, an n x n solve (`_solve`).
+    return _solve(keys, right, lam).astype(np.asarray(kernel).dtype)
+
+
+def linear_map_update(keys, wanted, lam=0.01, keep_keys=None):
+    """The map M (in, in) with ridge_update(K, keys, wanted @ K, lam, keep_keys) = M @ K for
+    EVERY kernel K: LocoEdit's targets are the target rows through the kernel itself, so one
+    solve serves all its W_K and W_V kernels (float64).
+
+    With A = lam I + X^T X over keys and keep keys, and T = [wanted; keep] @ K,
+    lam K + X^T T = (lam I + keys^T wanted + keep^T keep) K =: B K, so K' = A^-1 B K.
+
+    Args:
+        keys: X (n, in); wanted: (n, in), the rows whose outputs the keys should give;
+        keep_keys: optional (m, in) rows whose outputs stay.
+    """
+    _check_lam(lam)
+    keys, wanted = np.asarray(keys, np.float64), np.asarray(wanted, np.float64)
+    if keys.ndim != 2 or wanted.shape != keys.shape:
+        raise ValueError(f"keys {keys.shape} and wanted {wanted.shape} must be the same (n, in)")
+    right = lam * np.eye(keys.shape[1]) + keys.T @ wanted
+    if keep_keys is not None and len(keep_keys):
+        keep_keys = np.asarray(keep_keys, np.float64)
+        right += keep_keys.T @ keep_keys
+        keys = np.concatenate([keys, keep_keys])
+    return _solve(keys, right, lam)
+
+
+def _solve(keys, right, lam):
+    """(lam I + X^T X)^-1 right, by the n x n push-through form when X has fewer rows."""
+    if len(keys) < keys.shape[1]:
         small = lam * np.eye(len(keys)) + keys @ keys.T
-        updated = (right - keys.T @ np.linalg.solve(small, keys @ right)) / lam
-    else:
-        updated = np.linalg.solve(lam * np.eye(kernel64.shape[0]) + keys.T @ keys, right)
-    return updated.astype(np.asarray(kernel).dtype)
+        return (right - keys.T @ np.linalg.solve(small, keys @ right)) / lam
+    return np.linalg.solve(lam * np.eye(keys.shape[1]) + keys.T @ keys, right)
 
 
 def objective_gradient(new_kernel, kernel, keys, targets, lam, keep_keys=None):

@@ -22,7 +22,7 @@ import re
 import numpy as np
 
 from keras_sd_interp import lens
-from keras_sd_interp.editing.closed_form import _check_lam, ridge_update
+from keras_sd_interp.editing.closed_form import _check_lam, linear_map_update, ridge_update
 from keras_sd_interp.editing.edit import Edit
 from keras_sd_interp.lens.names import NUM_TRANSFORMERS, text_layer_site, transformer_site
 from keras_sd_interp.lens.text_records import text_contexts, text_site_values
@@ -330,39 +330,79 @@ def locoedit(pipe, pairs, layers, lam=0.01, keep=(), templates=None, positions="
     """
     _check_lam(lam)
     check_layers(pipe, layers)
+    rows = locoedit_rows(pipe, pairs, keep, templates, positions, prompts)
+    update = linear_map_update(rows["keys"], rows["wanted"], lam, rows["keep_keys"])
+    kernels = {}
+    for i in layers:
+        for projection in projections:
+            name = transformer_site(i, f"attn2.{projection}")
+            kernel = lens.dense_kernel(pipe, name)[0]
+            kernels[name] = (update @ kernel.astype(np.float64)).astype(kernel.dtype)
+    keys, fitted = rows["keys"], rows["prompts"]
+    return Edit(kernels, {"method": "locoedit", "pairs": [list(p) for p in pairs],
+                          "layers": [int(i) for i in layers], "lam": lam, "keep": list(keep),
+                          "positions": positions, "num_keys": int(len(keys)),
+                          "prompts": fitted})
+
+
+def locoedit_rows(pipe, pairs, keep=(), templates=None, positions="all", prompts=None):
+    """LocoEdit's rows, every prompt through the text encoder in ONE batched call.
+
+    Returns dict: keys (n, D) the concepts' context rows, wanted (n, D) their targets' rows,
+    keep_keys (m, D) or None, prompts (the fitted prompts naming the concepts)."""
     if not pairs:
         raise ValueError("pairs is empty: give [(concept, target), ...]")
     for concept, target in pairs:
         check_pair(concept, target, pipe)
     edited = tuple(word for pair in pairs for word in pair)
     check_keep(keep, edited, pipe)
-    source_rows, target_rows, fitted = [], [], []
+    batch, source_index, target_index, fitted = [], [], [], []
     for concept, target in pairs:
         own = edit_prompts_for(pipe, concept, templates, naming(pipe, prompts, concept),
                                exclude=edited)
-        swapped, source_index, target_index = concept_rows(pipe, own, concept, target, positions)
-        both = contexts(pipe, own + swapped)  # one batched call
-        source_rows.append(_gather(both, source_index))
-        target_rows.append(_gather(both, _shift(target_index, len(own))))
+        swapped, source, target_rows = concept_rows(pipe, own, concept, target, positions)
+        source_index += _shift(source, len(batch))
+        target_index += _shift(target_rows, len(batch) + len(own))
+        batch += own + swapped
         fitted += own
-    keys, wanted = np.concatenate(source_rows), np.concatenate(target_rows)
-    keep_keys = None
+    keep_index = []
     if keep:
         concept = pairs[0][0]
         sets = keep_prompts_for(pipe, keep, concept, templates, naming(pipe, prompts, concept),
                                 exclude=edited)
         keep_all, index = keep_rows(pipe, sets, keep, positions)
+        keep_index = _shift(index, len(batch))
+        batch += keep_all
+    values = contexts(pipe, batch)
+    return {"keys": _gather(values, source_index), "wanted": _gather(values, target_index),
+            "keep_keys": _gather(values, keep_index) if keep else None, "prompts": fitted}
+
+
+def locoedit_unshared(pipe, pairs, layers, lam=0.01, keep=(), positions="all"):
+    """{kernel name: K'} as LocoEdit computed them before the shared solve: one text-encoder
+    call per pair and one for the keep set, one `ridge_update` per kernel, the default
+    templates. Kept as the reference that `locoedit` must equal (tests) and the baseline of
+    `benchmarks/edit_timing_sd14.py`."""
+    edited = tuple(word for pair in pairs for word in pair)
+    keys, wanted = [], []
+    for concept, target in pairs:
+        own = edit_prompts_for(pipe, concept, exclude=edited)
+        swapped, source, target_rows = concept_rows(pipe, own, concept, target, positions)
+        both = contexts(pipe, own + swapped)
+        keys.append(_gather(both, source))
+        wanted.append(_gather(both, _shift(target_rows, len(own))))
+    keys, wanted, keep_keys = np.concatenate(keys), np.concatenate(wanted), None
+    if keep:
+        sets = keep_prompts_for(pipe, keep, pairs[0][0], exclude=edited)
+        keep_all, index = keep_rows(pipe, sets, keep, positions)
         keep_keys = _gather(contexts(pipe, keep_all), index)
     kernels = {}
     for i in layers:
-        for projection in projections:
+        for projection in ("to_k", "to_v"):
             name = transformer_site(i, f"attn2.{projection}")
             kernel = lens.dense_kernel(pipe, name)[0]
             kernels[name] = ridge_update(kernel, keys, wanted @ kernel, lam, keep_keys)
-    return Edit(kernels, {"method": "locoedit", "pairs": [list(p) for p in pairs],
-                          "layers": [int(i) for i in layers], "lam": lam, "keep": list(keep),
-                          "positions": positions, "num_keys": int(len(keys)),
-                          "prompts": fitted})
+    return kernels
 
 
 def locogen(pipe, scorer, concept, target, window=2, prompts=None, seeds=(0,), num_steps=25,

@@ -4,7 +4,8 @@
     unet = load_unet("sd14", weights_dir="/data")  # SD v1.4 from keras-cv's .h5 files
 """
 
-from keras_sd_interp.models.config import PRESETS, SD14, TINY, UNetConfig, get_config
+from keras_sd_interp.models.config import (PRESETS, SD14, SD14_MINI, SIZES, TINY, UNetConfig,
+                                           check_size, get_config, sized_config)
 from keras_sd_interp.models.unet import SDUNet
 
 # Default image size and context length of each preset.
@@ -13,7 +14,7 @@ DEFAULT_SIZES = {"sd14": (512, 512, 77), "tiny": (32, 64, 8)}
 
 def load_unet(
     model="tiny", img_height=None, img_width=None, max_text_length=None, weights_dir=None,
-    random_weights=False,
+    random_weights=False, size="full",
 ):
     """Builds the rebuilt U-Net of a preset and loads its weights.
 
@@ -24,11 +25,13 @@ def load_unet(
         weights_dir: sd14 only: directory with keras-cv's `.h5` files (None: download them).
             The tiny model loads from its bundle: a weights_dir given with it is an error.
         random_weights: skip loading (tests, benchmarks, topology-only work).
+        size: "full", or "mini" (sd14 only, with random_weights: `config.SD14_MINI`).
 
     Returns:
         SDUNet with inputs [latent, timestep_embedding, context] and output the noise estimate.
     """
-    config = get_config(model)
+    check_size(model, size, random_weights)
+    config = sized_config(model, size)
     _check_weights_dir(config, weights_dir)
     if config.name == "sd14" and weights_dir is not None and not random_weights:
         from keras_sd_interp.models.weights import checked_sd14_file
@@ -69,7 +72,7 @@ def _load_weights(unet, config, weights_dir):
 
 def load_pipeline(
     model="tiny", img_height=None, img_width=None, weights_dir=None, random_weights=False,
-    jit_compile=False, bundle_dir=None,
+    jit_compile=False, size="full", bundle_dir=None,
 ):
     """A text-to-image pipeline (keras-cv's StableDiffusion API) with the rebuilt U-Net.
 
@@ -79,7 +82,10 @@ def load_pipeline(
     `text_to_image(prompt, batch_size, num_steps, unconditional_guidance_scale, seed)`.
     `bundle_dir` (tiny only): another bundle written by scripts/train_tiny.py instead of the
     shipped one, e.g. a candidate being evaluated.
+    size="mini" (sd14 with random_weights only; `weights_dir` then only gives CLIP's BPE file):
+    SD v1.4's layers and site names at small widths, for fast tests.
     """
+    check_size(model, size, random_weights)
     config = get_config(model)
     _check_weights_dir(config, weights_dir)
     if bundle_dir is not None and config.name != "tiny":
@@ -93,7 +99,7 @@ def load_pipeline(
 
         return SD14Pipeline(
             height, width, weights_dir=weights_dir,
-            jit_compile=jit_compile, random_weights=random_weights,
+            jit_compile=jit_compile, random_weights=random_weights, size=size,
         )
     from keras_sd_interp.models.tiny import TinyPipeline
 

@@ -2,6 +2,11 @@
 
 Both presets have the same topology (66 entries in `model.layers`, 52 3x3 kernels in the same
 order); only widths differ. A layer index or conv index therefore means the same place in both.
+
+`SD14_MINI` is SD v1.4 at small widths (size "mini": the same layers, site names and 70 causal
+tracing components, a 12-layer CLIP text encoder with CLIP's vocabulary, see
+`text_encoder.SD14_MINI_TEXT`), for tests with random weights only: SD v1.4's weight files need
+the full widths, so `load_pipeline` / `load_unet` refuse size "mini" without random_weights.
 """
 
 import dataclasses
@@ -21,6 +26,8 @@ class UNetConfig:
         norm_groups: GroupNormalization groups (keras-cv: Keras' default, 32).
         latent_channels: channels of the autoencoder's latent (4).
         latent_factor: image pixels per latent pixel along each side (SD's VAE: 8).
+        size: "full" (the preset's real widths, the ones its weights have) or "mini" (SD v1.4's
+            architecture at small widths, random weights only).
     """
 
     name: str
@@ -32,6 +39,7 @@ class UNetConfig:
     norm_groups: int = 32
     latent_channels: int = 4
     latent_factor: int = 8
+    size: str = "full"
 
     def head_sizes(self):
         """Head size at each level, e.g. (40, 80, 160) for SD v1.4."""
@@ -66,7 +74,34 @@ TINY = UNetConfig(
     latent_factor=4,
 )
 
+# SD v1.4's layers at a tenth of its widths (head sizes 4, 8, 16), context = the mini text width.
+SD14_MINI = dataclasses.replace(SD14, channels=(32, 64, 128), context_dim=96,
+                                time_embedding_dim=32, time_hidden_dim=128, size="mini")
+
 PRESETS = {"sd14": SD14, "tiny": TINY}
+SIZES = ("full", "mini")
+
+
+def check_size(model, size, random_weights):
+    """Raises ValueError unless `size` is valid for `model`: "full" always; "mini" only for
+    "sd14" with random weights (SD v1.4's weight files need its full widths)."""
+    if size not in SIZES:
+        raise ValueError(f"size={size!r}: choose one of {list(SIZES)}")
+    if size == "full":
+        return
+    if getattr(model, "name", model) != "sd14":
+        raise ValueError(f"size='mini' is SD v1.4's architecture at small widths: it goes with "
+                         f"model 'sd14', not {getattr(model, 'name', model)!r}")
+    if not random_weights:
+        raise ValueError("size='mini' has random weights only: SD v1.4's weight files need its "
+                         "full widths; pass random_weights=True, or size='full' for real weights")
+
+
+def sized_config(model, size="full"):
+    """The UNetConfig of `model` (a preset name or UNetConfig) at `size` ("full" or "mini")."""
+    config = get_config(model)
+    check_size(config, size, random_weights=True)  # the weights are the loaders' to check
+    return SD14_MINI if size == "mini" else config
 
 
 def get_config(name_or_config):

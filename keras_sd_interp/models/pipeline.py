@@ -17,8 +17,9 @@ from keras_cv.src.models.stable_diffusion.image_encoder import ImageEncoder
 from keras_cv.src.models.stable_diffusion.stable_diffusion import MAX_PROMPT_LENGTH
 from keras_cv.src.models.stable_diffusion.stable_diffusion import StableDiffusion
 
-from keras_sd_interp.models.config import SD14
+from keras_sd_interp.models.config import check_size, sized_config
 from keras_sd_interp.models.sampler import Sampler
+from keras_sd_interp.models.sd14_mini import build_mini_decoder, build_mini_image_encoder
 from keras_sd_interp.models.text_encoder import build_sd14_text_encoder
 from keras_sd_interp.models.unet import SDUNet
 from keras_sd_interp.models.weights import load_sd14_weights, sd14_weight_path
@@ -61,17 +62,21 @@ class SD14Pipeline(LensSampling, StableDiffusion):
         weights_dir: directory with keras-cv's `.h5` files, or None to download them.
         jit_compile: XLA-compile the component models, as keras-cv does.
         random_weights: build with random weights (tests, benchmarks); nothing is loaded.
+        size: "full" (SD v1.4's widths) or "mini" (its layers and site names at small widths,
+            with a small VAE; random weights only: `weights_dir` then only gives the BPE file).
     """
 
     def __init__(
         self, img_height=512, img_width=512, weights_dir=None, jit_compile=False,
-        random_weights=False,
+        random_weights=False, size="full",
     ):
-        SD14.check_image_size(img_height, img_width)
+        check_size("sd14", size, random_weights)
+        self.config = sized_config("sd14", size)
+        self.config.check_image_size(img_height, img_width)
         super().__init__(img_height, img_width, jit_compile)
         # keras-cv rounds sizes to multiples of 128; the U-Net needs multiples of 64 only.
         self.img_height, self.img_width = img_height, img_width
-        self.config = SD14
+        self.size = size
         self.weights_dir = weights_dir
         self.random_weights = random_weights
 
@@ -85,28 +90,33 @@ class SD14Pipeline(LensSampling, StableDiffusion):
     @property
     def diffusion_model(self):
         if self._diffusion_model is None:
-            unet = SDUNet(self.img_height, self.img_width, MAX_PROMPT_LENGTH, config=SD14)
+            unet = SDUNet(self.img_height, self.img_width, MAX_PROMPT_LENGTH, config=self.config)
             self._diffusion_model = self._load(unet, "diffusion_model")
         return self._diffusion_model
 
     @property
     def text_encoder(self):
         if self._text_encoder is None:
-            encoder = build_sd14_text_encoder(MAX_PROMPT_LENGTH)
+            encoder = build_sd14_text_encoder(MAX_PROMPT_LENGTH, self.size)
             self._text_encoder = self._load(encoder, "text_encoder")
         return self._text_encoder
 
     @property
     def decoder(self):
         if self._decoder is None:
-            decoder = Decoder(self.img_height, self.img_width, download_weights=False)
+            if self.size == "mini":
+                decoder = build_mini_decoder(self.img_height, self.img_width)
+            else:
+                decoder = Decoder(self.img_height, self.img_width, download_weights=False)
             self._decoder = self._load(decoder, "decoder")
         return self._decoder
 
     @property
     def image_encoder(self):
         if self._image_encoder is None:
-            self._image_encoder = self._load(ImageEncoder(download_weights=False), "image_encoder")
+            encoder = build_mini_image_encoder() if self.size == "mini" else \
+                ImageEncoder(download_weights=False)
+            self._image_encoder = self._load(encoder, "image_encoder")
         return self._image_encoder
 
     def tokens(self, prompts):

@@ -23,6 +23,9 @@ from keras_cv.src.models.stable_diffusion import text_encoder as kcv_text
 from keras_sd_interp.hook_points import site
 
 SD14_TEXT = dict(vocab_size=49408, width=768, num_layers=12, num_heads=12)
+# SD v1.4's encoder at size "mini" (random weights only): its 12 layers, 12 heads, CLIP's
+# vocabulary and context length, width 96 (= config.SD14_MINI.context_dim).
+SD14_MINI_TEXT = dict(SD14_TEXT, width=96)
 
 
 def text_layer_site(index, part=None):
@@ -123,6 +126,10 @@ def build_text_encoder(vocab_size, max_length, width, num_layers, num_heads,
     return model
 
 
-def build_sd14_text_encoder(max_length=77):
-    """keras-cv's SD v1.4 TextEncoder (random weights; load `kcv_encoder.h5` into it)."""
-    return build_text_encoder(max_length=max_length, **SD14_TEXT)
+def build_sd14_text_encoder(max_length=77, size="full"):
+    """keras-cv's SD v1.4 TextEncoder (random weights; load `kcv_encoder.h5` into it), or at
+    size "mini" the same 12 layers at width 96 (random weights only)."""
+    if size not in ("full", "mini"):
+        raise ValueError(f"size={size!r}: choose 'full' or 'mini'")
+    sizes = SD14_TEXT if size == "full" else SD14_MINI_TEXT
+    return build_text_encoder(max_length=max_length, **sizes)
