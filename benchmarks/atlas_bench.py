@@ -16,6 +16,7 @@ import time
 
 from absl import app, flags
 
+from keras_sd_interp.reports.shards import SweepFiles
 from keras_sd_interp.sweeps import run_sweep, unit_shards
 from keras_sd_interp.sweeps.jobs.filters import FilterVizJob
 from keras_sd_interp.sweeps.jobs.probe import ProbeJob
@@ -39,7 +40,8 @@ def emit(**record):
 def timed_sweep(job, shards, **engine):
     with tempfile.TemporaryDirectory() as run_dir:
         began = time.perf_counter()
-        report = run_sweep(job, shards, run_dir, progress=False, **engine)
+        report = run_sweep(job, shards, SweepFiles(run_dir).store(job), progress=False,
+                           **engine)
         return time.perf_counter() - began, report
 
 

@@ -147,14 +147,15 @@ def main(_):
     from keras_sd_interp.experiments.atlas import build_atlas, run_atlas_sweeps
     from keras_sd_interp.models.paper import paper_unet
     from keras_sd_interp.reports.atlas import AtlasFiles
+    from keras_sd_interp.reports.shards import SweepFiles
 
     viz_jobs, activity_job, sae_jobs = jobs_from_flags()
     units = parse_numbers(FLAGS.units) or None
     sae_units = _sae_units(FLAGS.sae_units)
-    run_dir = FLAGS.run_dir or f"runs/atlas_{FLAGS.model}"
+    sweep_files = SweepFiles(FLAGS.run_dir or f"runs/atlas_{FLAGS.model}")
     out_dir = FLAGS.out_dir or f"outputs/atlas_{FLAGS.model}"
     cli.require_out_dir(out_dir)  # the defaults (the flags are checked while parsed)
-    reports = run_atlas_sweeps(viz_jobs, activity_job, run_dir, FLAGS.shard_size,
+    reports = run_atlas_sweeps(viz_jobs, activity_job, sweep_files, FLAGS.shard_size,
                                FLAGS.prompt_shard_size, units, sae_jobs=sae_jobs,
                                sae_units=sae_units, sae_shard_size=FLAGS.sae_shard_size,
                                engine=FLAGS.engine, workers=FLAGS.workers,
@@ -168,7 +169,7 @@ def main(_):
         unet = paper_unet(FLAGS.model, FLAGS.img_height, FLAGS.img_width, FLAGS.weights_dir,
                           FLAGS.random_weights)
     convs = parse_numbers(FLAGS.layers) or list(range(NUM_CONVS))
-    count = build_atlas(unet, run_dir, viz_jobs, activity_job, AtlasFiles(out_dir), convs,
+    count = build_atlas(unet, sweep_files, viz_jobs, activity_job, AtlasFiles(out_dir), convs,
                         units, sae_units, FLAGS.top_examples,
                         prompt_shard_size=FLAGS.prompt_shard_size, sae_jobs=sae_jobs,
                         sae_shard_size=FLAGS.sae_shard_size)

@@ -70,19 +70,21 @@ def test_conv_roles_match_the_built_unet(tiny_unet):
 def atlas_dir(tmp_path_factory):
     from keras_sd_interp.experiments.atlas import build_atlas, run_atlas_sweeps
     from keras_sd_interp.reports.atlas import AtlasFiles
+    from keras_sd_interp.reports.shards import SweepFiles
 
     root = tmp_path_factory.mktemp("atlas")
+    sweep_files = SweepFiles(str(root / "run"))
     viz = FilterVizJob(steps=2, convs=(CONV,), batch_size=4)
     activity = ActivityJob(num_prompts=4, num_steps=2)
     sae_jobs = [SaeVizJob(steps=3, **SAE_COMMON), SaeEditJob(amplify=8.0, **SAE_COMMON)]
     sweeps = dict(shard_size=4, prompt_shard_size=2, units=UNITS, progress=False,
                   sae_jobs=sae_jobs, sae_units=SAE_UNITS, sae_shard_size=2)
-    reports = run_atlas_sweeps([viz], activity, str(root / "run"), **sweeps)
+    reports = run_atlas_sweeps([viz], activity, sweep_files, **sweeps)
     assert [len(r.written) for r in reports.values()] == [1, 2, 2, 2]   # SAE: 0-1, 2-3
-    again = run_atlas_sweeps([viz], activity, str(root / "run"), **sweeps)
+    again = run_atlas_sweeps([viz], activity, sweep_files, **sweeps)
     assert [len(r.skipped) for r in again.values()] == [1, 2, 2, 2]
     unet = viz.models()[0]   # built once in this process, by the sweep
-    count = build_atlas(unet, str(root / "run"), [viz], activity, AtlasFiles(str(root / "html")),
+    count = build_atlas(unet, sweep_files, [viz], activity, AtlasFiles(str(root / "html")),
                         [CONV], UNITS, sae_units=SAE_UNITS, num_top=2, circuits_top_k=2,
                         prompt_shard_size=2, progress=False, sae_jobs=sae_jobs,
                         sae_shard_size=2)
@@ -189,17 +191,17 @@ def test_sd14_random_weights_small_size_filter_shard_and_links(tmp_path):
     """The --model=sd14 path on random weights at 128x128 (latent 16x16): one shard of conv 51's
     filters visualized into the store, and the weight links of SD v1.4's conv 9."""
     from keras_sd_interp.atlas import unit_connections
+    from keras_sd_interp.reports.shards import job_store
     from keras_sd_interp.sweeps import run_sweep, unit_shards
 
     job = FilterVizJob(model="sd14", img_height=128, img_width=128, random_weights=True,
                        steps=1, convs=(51,), batch_size=2)
     assert job.units() == {"conv_51": 4}
     shards = unit_shards(job.name, job.units(), 2)[:1]
-    report = run_sweep(job, shards, str(tmp_path), progress=False)
+    store = job_store(str(tmp_path), job)
+    report = run_sweep(job, shards, store, progress=False)
     assert report.units == 2
-    from keras_sd_interp.sweeps import ShardStore
-
-    arrays = ShardStore(str(tmp_path), {"job": job.name, **job.settings()}).load(shards[0])
+    arrays = store.load(shards[0])
     assert arrays["images"].shape == (2, 128, 128, 3) and arrays["images"].dtype == np.uint8
     assert arrays["latents"].shape == (2, 16, 16, 4) and np.isfinite(arrays["losses"]).all()
     links = unit_connections(job.models()[0], 9, num=5)

@@ -266,7 +266,7 @@ class _Job:
 
 
 def test_shard_store_settings_and_folder(tmp_path, a_file):
-    from keras_sd_interp.sweeps import ShardStore
+    from keras_sd_interp.reports.shards import ShardStore
 
     with pytest.raises(ValueError, match="is a file, not a folder"):
         ShardStore(a_file, {"a": 1})
@@ -283,7 +283,8 @@ def test_shard_store_settings_and_folder(tmp_path, a_file):
 
 
 def test_shard_store_refuses_object_arrays(tmp_path):
-    from keras_sd_interp.sweeps import Shard, ShardStore
+    from keras_sd_interp.reports.shards import ShardStore
+    from keras_sd_interp.sweeps import Shard
 
     store, shard = ShardStore(str(tmp_path / "r"), {"a": 1}), Shard("j", "x", 0, 2)
     with pytest.raises(ValueError, match=r"arrays \['names'\] hold Python objects"):
@@ -305,33 +306,55 @@ def test_bad_shards(call, expected):
         call(sweeps)
 
 
+class _MemoryStore:
+    """A store that keeps shards in a dict: run_sweep takes any object with these three."""
+
+    def __init__(self, settings):
+        self.settings, self.arrays = settings, {}
+
+    def done(self, shard):
+        return shard.key in self.arrays
+
+    def write(self, shard, arrays, seconds=0.0):
+        self.arrays[shard.key] = arrays
+
+
 @pytest.mark.parametrize("kwargs, expected", [
     (dict(workers=1.5, engine="ray"), "--workers=1.5 must be an integer >= 1"),
     (dict(workers=2), "--workers=2, --address=None are Ray's"),
     (dict(address="auto"), "--address='auto' are Ray's"),
 ])
-def test_run_sweep_engine_settings(tmp_path, kwargs, expected):
+def test_run_sweep_engine_settings(kwargs, expected):
     from keras_sd_interp.sweeps import run_sweep, unit_shards
 
+    store = _MemoryStore({"job": "j", "a": 1})
     with pytest.raises(ValueError, match=expected):
-        run_sweep(_Job(), unit_shards("j", {"s": 4}, 2), str(tmp_path / "r"), progress=False,
-                  **kwargs)
-    assert not (tmp_path / "r").exists()
+        run_sweep(_Job(), unit_shards("j", {"s": 4}, 2), store, progress=False, **kwargs)
+    assert store.arrays == {}
 
 
 def test_run_sweep_refuses_shards_twice_of_another_job_and_a_job_setting(tmp_path):
+    from keras_sd_interp.reports.shards import SweepFiles, job_store
     from keras_sd_interp.sweeps import run_sweep, unit_shards
 
     shards = unit_shards("j", {"s": 2}, 2)
+    store = _MemoryStore({"job": "j", "a": 1})
     with pytest.raises(ValueError, match="shard j/s_00000-00002 is listed twice"):
-        run_sweep(_Job(), shards * 2, str(tmp_path / "r"), progress=False)
+        run_sweep(_Job(), shards * 2, store, progress=False)
     with pytest.raises(ValueError, match="belongs to job 'k', not to 'j'"):
-        run_sweep(_Job(), unit_shards("k", {"s": 2}, 2), str(tmp_path / "r"), progress=False)
+        run_sweep(_Job(), unit_shards("k", {"s": 2}, 2), store, progress=False)
     with pytest.raises(ValueError, match=r"j.settings\(\) holds 'job'"):
-        run_sweep(_Job({"job": "other"}), shards, str(tmp_path / "r"), progress=False)
-    assert not (tmp_path / "r").exists()
-    report = run_sweep(_Job(), shards, str(tmp_path / "r"), progress=False)
-    assert report.units == 2
+        run_sweep(_Job({"job": "other"}), shards, store, progress=False)
+    with pytest.raises(ValueError, match=r"j.settings\(\) holds 'job'"):
+        job_store(str(tmp_path / "r"), _Job({"job": "other"}))
+    with pytest.raises(ValueError, match=r"the store records --a=2, job 'j' has --a=1"):
+        run_sweep(_Job(), shards, _MemoryStore({"job": "j", "a": 2}), progress=False)
+    with pytest.raises(ValueError, match=r"the store records --job='k', job 'j' has --job='j'"):
+        run_sweep(_Job(), shards, _MemoryStore({"job": "k", "a": 1}), progress=False)
+    assert store.arrays == {} and not (tmp_path / "r").exists()
+    report = run_sweep(_Job(), shards, SweepFiles(str(tmp_path / "r")).store(_Job()),
+                       progress=False)
+    assert report.units == 2 and (tmp_path / "r" / "j" / "settings.json").exists()
 
 
 # --- Library: scoring and concept spans ---

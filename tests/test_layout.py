@@ -1,7 +1,7 @@
 """The house's one-way rules, read from the source with `ast` (no imports, no models):
 
-- methods (featureviz, circuits, ddpm, attribution, editing, sae, scoring, atlas and the sweep
-  jobs) never import
+- methods (featureviz, circuits, ddpm, attribution, editing, sae, scoring, atlas and sweeps:
+  its runner, engines and jobs) never import
   `keras_sd_interp.io`, `keras_sd_interp.plotting`, `keras_sd_interp.reports`, the scripts'
   `keras_sd_interp.cli` or absl: they return arrays and JSON-ready results, and reports/ writes
   them;
@@ -20,10 +20,10 @@ import pathlib
 import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "keras_sd_interp"
-# sweeps/jobs are methods run shard by shard; the sweeps runner and its ShardStore are the
-# pipeline floor that writes the shards (as training/ writes checkpoints), so they may use io.
+# sweeps (the runner, its engines and jobs) compute shards and hand them to a store its caller
+# built (reports.shards), so they are methods too.
 METHODS = ("featureviz", "circuits", "ddpm", "attribution", "editing", "sae", "scoring", "atlas",
-           "sweeps/jobs")
+           "sweeps")
 FORBIDDEN_IN_METHODS = ("keras_sd_interp.io", "keras_sd_interp.plotting", "keras_sd_interp.reports",
                         "keras_sd_interp.cli", "absl")
 INTERNALS_ALLOWED = ("lens", "models")

@@ -201,11 +201,12 @@ def test_saeuron_checkpoint_loads_into_our_sae(tmp_path):
 
 
 def _runner_collection(run_dir, **engine):
+    from keras_sd_interp.reports.shards import job_store
     from keras_sd_interp.sweeps import run_sweep
     from keras_sd_interp.sweeps.jobs.sae_collect import SaeCollectJob
 
     job = SaeCollectJob(prompts=tuple(PROMPTS), plan=PLAN)
-    report = run_sweep(job, job.shards(), run_dir, progress=False, **engine)
+    report = run_sweep(job, job.shards(), job_store(run_dir, job), progress=False, **engine)
     return job, report
 
 

@@ -7,10 +7,16 @@ import os
 import numpy as np
 import pytest
 
-from keras_sd_interp.sweeps import ShardStore, prompt_shards, run_sweep, unit_shards
+from keras_sd_interp.reports.shards import ShardStore, job_store
+from keras_sd_interp.sweeps import prompt_shards, run_sweep, unit_shards
 from keras_sd_interp.sweeps.jobs.probe import ProbeJob
 
 SHARDS = unit_shards("probe", {"res_block_0.conv1": 20, "conv_out": 4}, 8)
+
+
+def sweep(job, shards, run_dir, **kwargs):
+    """run_sweep into the job's store in `run_dir` (as SweepFiles does per job)."""
+    return run_sweep(job, shards, job_store(run_dir, job), **kwargs)
 
 
 def shard_values(run_dir, job=ProbeJob()):
@@ -30,18 +36,18 @@ def test_shards_cover_each_site_and_prompt_range():
 
 def test_rerun_skips_done_shards_and_redoes_broken_ones(tmp_path):
     run_dir = str(tmp_path)
-    first = run_sweep(ProbeJob(), SHARDS, run_dir, progress=False)
+    first = sweep(ProbeJob(), SHARDS, run_dir, progress=False)
     assert (len(first.written), first.units) == (4, 24)
     values = shard_values(run_dir)
     assert values[SHARDS[2].key].shape == (4,) and np.all(values[SHARDS[0].key] > 0)
-    again = run_sweep(ProbeJob(), SHARDS, run_dir, progress=False)
+    again = sweep(ProbeJob(), SHARDS, run_dir, progress=False)
     assert (again.written, len(again.skipped)) == ([], 4)
     store = ShardStore(run_dir, {"job": "probe", "work": 10})
     with open(store.path(SHARDS[0]), "r+b") as f:   # half-written: cut in the middle
         f.truncate(os.path.getsize(store.path(SHARDS[0])) // 2)
     with open(store.path(SHARDS[3]), "wb") as f:
         f.write(b"not a zip")
-    redo = run_sweep(ProbeJob(), SHARDS, run_dir, progress=False)
+    redo = sweep(ProbeJob(), SHARDS, run_dir, progress=False)
     assert redo.written == [SHARDS[0], SHARDS[3]]
     for key, value in shard_values(run_dir).items():
         np.testing.assert_array_equal(value, values[key])
@@ -49,17 +55,17 @@ def test_rerun_skips_done_shards_and_redoes_broken_ones(tmp_path):
 
 
 def test_other_settings_refuse_naming_the_flag(tmp_path):
-    run_sweep(ProbeJob(work=10), SHARDS[:1], str(tmp_path), progress=False)
+    sweep(ProbeJob(work=10), SHARDS[:1], str(tmp_path), progress=False)
     with pytest.raises(ValueError, match="--work=11 differs"):
-        run_sweep(ProbeJob(work=11), SHARDS, str(tmp_path), progress=False)
+        sweep(ProbeJob(work=11), SHARDS, str(tmp_path), progress=False)
     other = tmp_path / "other"
-    run_sweep(ProbeJob(work=11), SHARDS[:1], str(other), progress=False)
+    sweep(ProbeJob(work=11), SHARDS[:1], str(other), progress=False)
     os.replace(other / "shards" / (SHARDS[0].key + ".npz"),
                tmp_path / "shards" / (SHARDS[0].key + ".npz"))
     with pytest.raises(ValueError, match="written with --work=11"):
-        run_sweep(ProbeJob(work=10), SHARDS, str(tmp_path), progress=False)
+        sweep(ProbeJob(work=10), SHARDS, str(tmp_path), progress=False)
     with pytest.raises(ValueError, match="--engine='spark'"):
-        run_sweep(ProbeJob(), SHARDS, str(tmp_path), engine="spark")
+        sweep(ProbeJob(), SHARDS, str(tmp_path), engine="spark")
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +78,8 @@ def local_ray():
 
 
 def test_ray_writes_the_same_files_as_in_process(local_ray, tmp_path):
-    run_sweep(ProbeJob(), SHARDS, str(tmp_path / "here"), progress=False)
-    report = run_sweep(ProbeJob(), SHARDS, str(tmp_path / "ray"), engine="ray", workers=2,
+    sweep(ProbeJob(), SHARDS, str(tmp_path / "here"), progress=False)
+    report = sweep(ProbeJob(), SHARDS, str(tmp_path / "ray"), engine="ray", workers=2,
                        progress=False)
     assert report.units == 24
     here, there = shard_values(str(tmp_path / "here")), shard_values(str(tmp_path / "ray"))
@@ -85,7 +91,7 @@ def test_ray_worker_killed_mid_shard_loses_and_doubles_nothing(local_ray, tmp_pa
     marker = str(tmp_path / "killed")
     run_dir = str(tmp_path / "run")
     shards = unit_shards("probe", {"a": 48}, 6)
-    report = run_sweep(ProbeJob(work=50, die_marker=marker), shards, run_dir, engine="ray",
+    report = sweep(ProbeJob(work=50, die_marker=marker), shards, run_dir, engine="ray",
                        workers=2, progress=False)
     assert os.path.exists(marker)          # a worker did die with SIGKILL, half-way in a shard
     writes = [w["shard"] for w in ShardStore(run_dir, {"job": "probe", "work": 50}).writes()]

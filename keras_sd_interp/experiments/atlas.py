@@ -1,10 +1,11 @@
 """The atlas's pipeline: the sweeps' shards and the model's weights into one record per unit,
 handed to a writer (`reports.atlas.AtlasFiles`).
 
-    records = unit_records(unet, run_dir, viz_jobs, activity_job, convs=[9], units=range(8))
-    build_atlas(unet, run_dir, viz_jobs, activity_job, AtlasFiles(out_dir), convs=[9])
+    sweep_files = SweepFiles(run_dir)            # reports.shards, built by the caller
+    run_atlas_sweeps(viz_jobs, activity_job, sweep_files, units=range(8))
+    build_atlas(unet, sweep_files, viz_jobs, activity_job, AtlasFiles(out_dir), convs=[9])
 
-Only shards already in `run_dir` are read (run the sweeps first: `scripts/build_atlas.py` does
+Only shards already in `sweep_files` are read (run the sweeps first: `scripts/build_atlas.py` does
 both); a unit without a visualization shard gets none on its page.
 """
 
@@ -16,17 +17,13 @@ from keras_sd_interp.circuits import find_circuits, main_path
 from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
 from keras_sd_interp.lens.graph import inventory
 from keras_sd_interp.sae.features import position_classes
-from keras_sd_interp.sweeps import ShardStore, prompt_shards, unit_shards
+from keras_sd_interp.sweeps import prompt_shards, unit_shards
 from keras_sd_interp.sweeps.jobs.filters import conv_site
 
 
-def job_store(run_dir, job):
-    return ShardStore(f"{run_dir}/{job.name}", {"job": job.name, **job.settings()})
-
-
-def viz_images(run_dir, job, conv_index):
+def viz_images(sweep_files, job, conv_index):
     """filter -> uint8 image of `job` for conv `conv_index`, from the shards on disk."""
-    store, images = job_store(run_dir, job), {}
+    store, images = sweep_files.store(job), {}
     units = job.units()
     site = conv_site(conv_index)
     if site not in units:
@@ -43,9 +40,9 @@ class ActivityTables:
     """The activity job's shards read once: prompts, images and per-group top examples,
     timestep curves and word scores. Groups: conv indices (ints) and "sae"."""
 
-    def __init__(self, run_dir, job, groups, num_top=4, shard_size=8):
+    def __init__(self, sweep_files, job, groups, num_top=4, shard_size=8):
         """shard_size: the activity sweep's prompts per shard (its files' grid)."""
-        store = job_store(run_dir, job)
+        store = sweep_files.store(job)
         self.prompts, left, right = job.prompts()
         self.images, self.timesteps = {}, None
         tops = {g: TopExamples(num_top) for g in groups}
@@ -70,8 +67,8 @@ class ActivityTables:
                 selectivity.add(arrays["sae.token_peak"], np.broadcast_to(
                     classes[:, None, :], arrays["sae.token_peak"].shape[:3]))
         if not seen:
-            raise FileNotFoundError(f"no activity shards in {run_dir}/{job.name}: run the "
-                                    "activity sweep first")
+            raise FileNotFoundError(f"no activity shards in {sweep_files.job_dir(job)}: run "
+                                    "the activity sweep first")
         index = np.concatenate(seen)
         self.top = {g: tops[g].result() for g in groups if peaks[g]}
         self.curves = {g: timestep_activity(means[g]) for g in self.top}
@@ -97,11 +94,11 @@ class ActivityTables:
                 "words": [{"word": CLASS_NAMES[w], "score": float(scores[w])} for w in order]}
 
 
-def conv_records(unet, run_dir, viz_jobs, tables, conv_index, units=None, num_links=8):
+def conv_records(unet, sweep_files, viz_jobs, tables, conv_index, units=None, num_links=8):
     """One record per filter of conv `conv_index` (all, or those in `units`)."""
     entry = inventory(unet)[conv_index]
     links = unit_connections(unet, conv_index, num_links)
-    images = {job.name: viz_images(run_dir, job, conv_index) for job in viz_jobs}
+    images = {job.name: viz_images(sweep_files, job, conv_index) for job in viz_jobs}
     records = []
     for f in range(entry.kernel_shape[3]):
         if units is not None and f not in units:
@@ -115,9 +112,9 @@ def conv_records(unet, run_dir, viz_jobs, tables, conv_index, units=None, num_li
     return records
 
 
-def sae_job_units(run_dir, job, units=None, shard_size=16):
+def sae_job_units(sweep_files, job, units=None, shard_size=16):
     """latent -> {array name: its row} of an SAE job's shards on disk (`units`: those only)."""
-    store, found = job_store(run_dir, job), {}
+    store, found = sweep_files.store(job), {}
     for shard in unit_shards(job.name, job.units(), shard_size):
         arrays = None
         if units is None or any(shard.start <= u < shard.stop for u in units):
@@ -153,14 +150,15 @@ def preview_record(edit_job, found):
             "change_ablated": float(found["change_ablated"])}
 
 
-def sae_records(tables, units=None, run_dir=None, sae_jobs=(), sae_shard_size=16):
+def sae_records(tables, units=None, sweep_files=None, sae_jobs=(), sae_shard_size=16):
     """One record per SAE latent (all, or those in `units`); `sae_jobs`: the SaeVizJob /
-    SaeEditJob whose shards in `run_dir` add visualizations and previews."""
+    SaeEditJob whose shards in `sweep_files` add visualizations and previews."""
     if "sae" not in tables.top:
         return []
     count = tables.top["sae"]["value"].shape[1]
     chosen = [u for u in range(count) if units is None or u in units]
-    rows = {job.name: sae_job_units(run_dir, job, chosen, sae_shard_size) for job in sae_jobs}
+    rows = {job.name: sae_job_units(sweep_files, job, chosen, sae_shard_size)
+            for job in sae_jobs}
     edit = next((job for job in sae_jobs if job.name == "sae_edit"), None)
     records = []
     for u in chosen:
@@ -187,7 +185,7 @@ def paper_circuits(unet, top_k=5):
             for c in found["circuits"]]
 
 
-def build_atlas(unet, run_dir, viz_jobs, activity_job, files, convs, units=None,
+def build_atlas(unet, sweep_files, viz_jobs, activity_job, files, convs, units=None,
                 sae_units=None, num_top=4, circuits_top_k=5, prompt_shard_size=8,
                 progress=True, sae_jobs=(), sae_shard_size=16):
     """Reads the shards, makes every record and hands them to `files` (an AtlasFiles):
@@ -196,11 +194,11 @@ def build_atlas(unet, run_dir, viz_jobs, activity_job, files, convs, units=None,
     from tqdm.auto import tqdm
 
     groups = list(convs) + (["sae"] if sae_units is None or len(sae_units) else [])
-    tables = ActivityTables(run_dir, activity_job, groups, num_top, prompt_shard_size)
+    tables = ActivityTables(sweep_files, activity_job, groups, num_top, prompt_shard_size)
     by_group = {}
     for k in tqdm(convs, desc="atlas convs", disable=not progress):
-        by_group[f"conv_{k}"] = conv_records(unet, run_dir, viz_jobs, tables, k, units)
-    sae = sae_records(tables, sae_units, run_dir, sae_jobs, sae_shard_size) \
+        by_group[f"conv_{k}"] = conv_records(unet, sweep_files, viz_jobs, tables, k, units)
+    sae = sae_records(tables, sae_units, sweep_files, sae_jobs, sae_shard_size) \
         if "sae" in groups else []
     if sae:
         by_group["sae"] = sae
@@ -216,11 +214,12 @@ def selected_shards(shards, units):
     return [s for s in shards if any(s.start <= u < s.stop for u in units)]
 
 
-def run_atlas_sweeps(viz_jobs, activity_job, run_dir, shard_size=32, prompt_shard_size=8,
+def run_atlas_sweeps(viz_jobs, activity_job, sweep_files, shard_size=32, prompt_shard_size=8,
                      units=None, progress=True, sae_jobs=(), sae_units=None, sae_shard_size=16,
                      **engine):
     """Runs the visualization sweeps (the units selected), the SAE latent sweeps (`sae_jobs`,
-    the latents `sae_units`, None: all) and the activity sweep into `run_dir/<job name>`;
+    the latents `sae_units`, None: all) and the activity sweep into `sweep_files` (a
+    `reports.shards.SweepFiles`: each job's store);
     returns {job name: SweepReport}. `engine`: run_sweep's engine, workers, address."""
     from keras_sd_interp.sweeps import run_sweep
 
@@ -229,10 +228,10 @@ def run_atlas_sweeps(viz_jobs, activity_job, run_dir, shard_size=32, prompt_shar
     chosen += [(job, sae_shard_size, sae_units) for job in sae_jobs]
     for job, size, selection in chosen:
         shards = selected_shards(unit_shards(job.name, job.units(), size), selection)
-        reports[job.name] = run_sweep(job, shards, f"{run_dir}/{job.name}", progress=progress,
-                                      **engine)
+        reports[job.name] = run_sweep(job, shards, sweep_files.store(job),
+                                      progress=progress, **engine)
     shards = prompt_shards(activity_job.name, activity_job.num_prompts, prompt_shard_size)
     reports[activity_job.name] = run_sweep(activity_job, shards,
-                                           f"{run_dir}/{activity_job.name}",
+                                           sweep_files.store(activity_job),
                                            progress=progress, **engine)
     return reports

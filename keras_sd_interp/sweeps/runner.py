@@ -1,20 +1,23 @@
-"""`run_sweep`: the shards a run folder lacks, computed by an engine and written by the store.
+"""`run_sweep`: the shards a store lacks, computed by an engine and handed to the store.
 
-    report = run_sweep(job, shards, run_dir)                          # in-process
-    report = run_sweep(job, shards, run_dir, engine="ray", workers=2)  # Ray actors, local
-    report = run_sweep(job, shards, run_dir, engine="ray", address="ray://head:10001")
+    store = reports.shards.SweepFiles("runs/atlas").store(job)       # built by the caller
+    report = run_sweep(job, shards, store)                            # in-process
+    report = run_sweep(job, shards, store, engine="ray", workers=2)   # Ray actors, local
+    report = run_sweep(job, shards, store, engine="ray", address="ray://head:10001")
 
-The driver alone writes files, so both engines leave the same files and a retried shard is
-written once. A progress bar runs over shards with units/s.
+The driver alone hands results to the store, so both engines leave the same files and a
+retried shard is written once. A progress bar runs over shards with units/s. The store is any
+object with `settings` (dict), `done(shard)` and `write(shard, arrays, seconds)`; this module
+never touches files itself.
 """
 
 import dataclasses
+import json
 import time
 
 from tqdm.auto import tqdm
 
 from keras_sd_interp.sweeps import engines
-from keras_sd_interp.sweeps.store import ShardStore
 
 ENGINES = ("inprocess", "ray")
 
@@ -60,14 +63,31 @@ def check_shards(job, shards):
         keys.add(shard.key)
 
 
-def run_sweep(job, shards, run_dir, engine="inprocess", workers=1, address=None,
+def check_store(job, store):
+    """Raises ValueError when `store` records other settings than `job`'s (it was built for
+    another job, or for other settings), naming the first that differs."""
+    settings = job.settings()
+    if "job" in settings:
+        raise ValueError(f"{job.name}.settings() holds 'job' ({settings['job']!r}): that name is "
+                         "the store's (the job's name); rename the setting")
+    # as they read back from the store's JSON (NumPy scalars as Python values)
+    expected = json.loads(json.dumps({"job": job.name, **settings}, default=lambda v: v.item()))
+    for name in sorted(set(expected) | set(store.settings)):
+        if expected.get(name) != store.settings.get(name):
+            raise ValueError(f"the store records --{name}={store.settings.get(name)!r}, job "
+                             f"{job.name!r} has --{name}={expected.get(name)!r}: give run_sweep "
+                             "the job's own store (SweepFiles(run_dir).store(job))")
+
+
+def run_sweep(job, shards, store, engine="inprocess", workers=1, address=None,
               max_retries=3, progress=True):
-    """Computes and writes every shard of `shards` that `run_dir` does not hold yet.
+    """Computes every shard of `shards` that `store` does not hold yet and hands it to `store`.
 
     Args:
         job: see the package doc (name, settings(), build(), run(context, shard)).
         shards: list of Shard.
-        run_dir: the run's folder; its settings.json must match `job.settings()`.
+        store: where the shards go (`reports.shards.SweepFiles(run_dir).store(job)`); its
+            settings must be the job's.
         engine: "inprocess" or "ray"; workers: Ray actors (each builds the model once);
         address: a Ray cluster (None: a local one); max_retries: Ray retries per shard.
     Returns:
@@ -75,12 +95,8 @@ def run_sweep(job, shards, run_dir, engine="inprocess", workers=1, address=None,
     """
     check_engine(engine, workers, address)
     check_shards(job, shards)
-    settings = job.settings()
-    if "job" in settings:
-        raise ValueError(f"{job.name}.settings() holds 'job' ({settings['job']!r}): that name is "
-                         "the store's (the job's name); rename the setting")
+    check_store(job, store)
     began = time.perf_counter()
-    store = ShardStore(run_dir, {"job": job.name, **settings})
     todo = [shard for shard in shards if not store.done(shard)]
     skipped = [shard for shard in shards if shard not in todo]
     bar = tqdm(total=len(todo), desc=f"{job.name} shards", unit="shard", disable=not progress)

@@ -1,7 +1,7 @@
 """What every unit does on a generated prompt set, as a sweep job: a shard = a prompt range.
 
     job = ActivityJob(num_prompts=64, num_steps=10)
-    run_sweep(job, prompt_shards(job.name, job.num_prompts, 8), run_dir)
+    run_sweep(job, prompt_shards(job.name, job.num_prompts, 8), SweepFiles(run_dir).store(job))
 
 Each shard generates its prompts once (one batch, `lens.trace` recording every conv and the SAE's
 site at every step, conditional half) and keeps, per conv k and unit c (arrays named "k.<name>",

@@ -1,7 +1,7 @@
 """Feature visualization of every filter, as a sweep job: a shard = a unit range of one conv.
 
     job = FilterVizJob(model="tiny", mode="corrected", direction="ascent", steps=50)
-    run_sweep(job, unit_shards(job.name, job.units(), size=32), run_dir)
+    run_sweep(job, unit_shards(job.name, job.units(), size=32), SweepFiles(run_dir).store(job))
 
 A shard's filters are optimized as one batch (`featureviz.optimize_latents`), padded to the
 shard size so that every call has one shape: one trace per conv (a second shape made

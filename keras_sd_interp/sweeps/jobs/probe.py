@@ -1,7 +1,7 @@
 """A job with no model: fixed NumPy work per unit, for testing and timing the engines.
 
     job = ProbeJob(work=20, die_marker="/tmp/run/die")   # the first worker to reach the middle
-    run_sweep(job, unit_shards("probe", {"a": 64}, 8), run_dir, engine="ray")   # of a shard
+    run_sweep(job, unit_shards("probe", {"a": 64}, 8), store, engine="ray")   # of a shard
                                                          # kills itself with SIGKILL once
 """
 

@@ -2,8 +2,9 @@
 
     plan = ShardPlan(num_steps=25, steps=(0, 5, 10), positions=64, batch_size=8)
     job = SaeCollectJob(prompts=tuple(prompts), plan=plan, model="sd14", weights_dir="/data")
-    run_sweep(job, job.shards(), "runs/sae_sd14/acts", engine="ray", address="auto")
-    shard_dataset("runs/sae_sd14/acts", batch_size=4096)       # reads the runner's layout too
+    run_sweep(job, job.shards(), SweepFiles("runs/sae_sd14").store(job), engine="ray",
+              address="auto")
+    shard_dataset("runs/sae_sd14/sae_acts", batch_size=4096)   # reads the runner's layout too
 
 Shard b (prompts b*batch_size .. ) is generated with seed plan.seed + b and its positions drawn
 with [plan.seed, b] (`sae.collect.record_batch`), so its arrays equal `collect_shards`' shard b

@@ -2,7 +2,7 @@
 
     viz = SaeVizJob(steps=150)          # timestep-aware feature visualization of each latent
     edit = SaeEditJob(amplify=4.0)      # its best prompt generated as is, amplified, ablated
-    run_sweep(viz, unit_shards(viz.name, viz.units(), 16), run_dir)
+    run_sweep(viz, unit_shards(viz.name, viz.units(), 16), SweepFiles(run_dir).store(viz))
 
 Both build a *profile* once per worker (`latent_profile`): the SAE's codes over a traced
 generation of `profile_prompts` prompts (`sae.collect.training_prompts`, tiny; `prompts` to

@@ -1,6 +1,10 @@
-"""One `.npz` file per shard, written atomically, holding the run's settings beside the arrays.
+"""The sweeps' files: one `.npz` file per shard, written atomically with the run's settings.
 
-    store = ShardStore(run_dir, settings)      # refuses a run_dir started with other settings
+    files = SweepFiles("runs/atlas")           # one folder per job: runs/atlas/<job name>/
+    store = files.store(job)                   # refuses a folder started with other settings
+    report = sweeps.run_sweep(job, shards, store)
+    store = job_store(folder, job)             # a job's store in a folder of its own
+    store = ShardStore(folder, settings)       # the same, for any settings dict
     store.done(shard)                          # the file loads and carries these settings
     store.write(shard, {"images": ..., ...}, seconds=12.5)
     arrays = store.load(shard)
@@ -10,8 +14,9 @@ file that loads but records other settings refuses, naming the flag (it cannot c
 run). Each write appends one line to `writes.jsonl` (shard key, units, seconds, pid), which is
 how tests see that no shard is written twice and how benchmarks read units/s.
 
-The store is the sweeps' file floor, as training/'s run folders are: it may use io; the jobs
-it stores (sweeps/jobs) are methods and may not (tests/test_layout.py).
+The runner (`sweeps.run_sweep`) computes shards and hands them to a store built by its caller,
+so that sweeps/ itself never touches files (tests/test_layout.py): data flows model -> sweep
+job -> runner -> this writer -> files.
 """
 
 import json
@@ -101,3 +106,33 @@ class ShardStore:
             return []
         with open(path) as log:
             return [json.loads(line) for line in log if line.strip()]
+
+
+
+def job_store(folder, job):
+    """The ShardStore of `job` (anything with `name` and `settings()`) in `folder`, its settings
+    the job's plus {"job": job.name}. Raises ValueError when the job's settings hold "job" or
+    differ from what the folder recorded (naming the flag)."""
+    settings = job.settings()
+    if "job" in settings:
+        raise ValueError(f"{job.name}.settings() holds 'job' ({settings['job']!r}): that name is "
+                         "the store's (the job's name); rename the setting")
+    return ShardStore(folder, {"job": job.name, **settings})
+
+
+class SweepFiles:
+    """The run folder of a set of sweeps, one ShardStore per job in `run_dir/<job.name>`.
+
+    Args:
+        run_dir: the folder holding every job's folder (made when a store is first asked for).
+    """
+
+    def __init__(self, run_dir):
+        self.run_dir = run_dir
+
+    def job_dir(self, job):
+        return os.path.join(self.run_dir, job.name)
+
+    def store(self, job):
+        """`job_store` of the job's folder."""
+        return job_store(self.job_dir(job), job)
