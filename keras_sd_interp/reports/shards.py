@@ -26,18 +26,11 @@ import zipfile
 import numpy as np
 
 from keras_sd_interp import io
+from keras_sd_interp.sweeps.runner import differing_setting, store_settings
 from keras_sd_interp.training.run_settings import check_run_settings, json_settings
 
 SETTINGS_KEY = "__settings__"
 WRITES_LOG = "writes.jsonl"
-
-
-def differing_setting(recorded, settings):
-    """The first name (sorted) whose value differs between two settings dicts, or None."""
-    for name in sorted(set(recorded) | set(settings)):
-        if recorded.get(name) != settings.get(name):
-            return name
-    return None
 
 
 class ShardStore:
@@ -108,16 +101,11 @@ class ShardStore:
             return [json.loads(line) for line in log if line.strip()]
 
 
-
 def job_store(folder, job):
-    """The ShardStore of `job` (anything with `name` and `settings()`) in `folder`, its settings
-    the job's plus {"job": job.name}. Raises ValueError when the job's settings hold "job" or
-    differ from what the folder recorded (naming the flag)."""
-    settings = job.settings()
-    if "job" in settings:
-        raise ValueError(f"{job.name}.settings() holds 'job' ({settings['job']!r}): that name is "
-                         "the store's (the job's name); rename the setting")
-    return ShardStore(folder, {"job": job.name, **settings})
+    """The ShardStore of `job` (anything with `name` and `settings()`) in `folder`, holding
+    `sweeps.runner.store_settings(job)`. Raises ValueError when the job's settings hold "job"
+    or differ from what the folder recorded (naming the flag)."""
+    return ShardStore(folder, store_settings(job))
 
 
 class SweepFiles:

@@ -63,20 +63,41 @@ def check_shards(job, shards):
         keys.add(shard.key)
 
 
-def check_store(job, store):
-    """Raises ValueError when `store` records other settings than `job`'s (it was built for
-    another job, or for other settings), naming the first that differs."""
+def differing_setting(recorded, settings):
+    """The first name (sorted) whose value differs between two settings dicts, or None."""
+    for name in sorted(set(recorded) | set(settings)):
+        if recorded.get(name) != settings.get(name):
+            return name
+    return None
+
+
+def store_settings(job):
+    """What a store of `job` records: {"job": job.name, **job.settings()} as it reads back from
+    JSON (NumPy scalars as Python values). Raises ValueError when the job's settings hold
+    "job", the store's own name for the job."""
     settings = job.settings()
     if "job" in settings:
         raise ValueError(f"{job.name}.settings() holds 'job' ({settings['job']!r}): that name is "
                          "the store's (the job's name); rename the setting")
-    # as they read back from the store's JSON (NumPy scalars as Python values)
-    expected = json.loads(json.dumps({"job": job.name, **settings}, default=lambda v: v.item()))
-    for name in sorted(set(expected) | set(store.settings)):
-        if expected.get(name) != store.settings.get(name):
-            raise ValueError(f"the store records --{name}={store.settings.get(name)!r}, job "
-                             f"{job.name!r} has --{name}={expected.get(name)!r}: give run_sweep "
-                             "the job's own store (SweepFiles(run_dir).store(job))")
+    return json.loads(json.dumps({"job": job.name, **settings}, default=_numpy_scalar))
+
+
+def _numpy_scalar(value):
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"setting value {value!r} is a {type(value).__name__}: settings are JSON "
+                    "values (numbers, strings, booleans, lists, dicts)")
+
+
+def check_store(job, store):
+    """Raises ValueError when `store` records other settings than `job`'s (it was built for
+    another job, or for other settings), naming the first that differs."""
+    expected = store_settings(job)
+    name = differing_setting(store.settings, expected)
+    if name is not None:
+        raise ValueError(f"the store records --{name}={store.settings.get(name)!r}, job "
+                         f"{job.name!r} has --{name}={expected.get(name)!r}: give run_sweep "
+                         "the job's own store (SweepFiles(run_dir).store(job))")
 
 
 def run_sweep(job, shards, store, engine="inprocess", workers=1, address=None,
