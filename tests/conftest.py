@@ -41,14 +41,19 @@ def fashion_mnist_missing():
 
 # Test files of minutes, run first: `-n 2 --dist loadfile` hands whole files to the two workers
 # in collection order, so a long file collected last (test_notebooks.py sorts late) ran on after
-# the other worker had finished. Last measured (.ci/run's --durations): the notebooks 70-98 s
-# each, test_trainer_runs_and_resumes 208 s.
+# the other worker had finished. Last measured (--durations, idle CPU): the notebooks 300 s in
+# all, test_tiny_model.py 90 s.
 RUN_FIRST = ("test_notebooks.py", "test_tiny_model.py")
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
 def pytest_collection_modifyitems(items):
-    """Moves the files of RUN_FIRST to the front, in that order (a stable sort: every file's
-    tests stay together and in their order)."""
+    """Marks every `long` test `slow` too (out of the fast set; `.ci/run` runs `-m long` after
+    it), and moves the files of RUN_FIRST to the front, in that order (a stable sort: every
+    file's tests stay together and in their order)."""
+    for item in items:
+        if item.get_closest_marker("long") is not None:
+            item.add_marker(pytest.mark.slow)
     rank = {name: index for index, name in enumerate(RUN_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(RUN_FIRST)))
 

@@ -52,6 +52,7 @@ def test_paper_mode_matches_the_course_tiny(tiny_unet, variant, course):
     assert_same_up_to_sign(result, *expected)
 
 
+@pytest.mark.long  # builds the full-size SD v1.4 U-Net (about 25 s)
 def test_paper_mode_matches_the_course_sd14_shapes(sd14_unet):
     result = branch_svd(sd14_unet, 0, 1, mode="paper", concat=False)
     expected = course_branch_svd_tf(taps.conv_kernel(sd14_unet, 0),

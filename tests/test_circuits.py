@@ -44,7 +44,8 @@ def course_get_circuit(conv, k, c, f):
     return circuit
 
 
-@pytest.mark.parametrize("unet_name", ["tiny_unet", "sd14_unet"])
+# sd14_unet is the full-size SD v1.4 U-Net (about 25 s to build): long.
+@pytest.mark.parametrize("unet_name", ["tiny_unet", pytest.param("sd14_unet", marks=pytest.mark.long)])
 def test_paper_circuits_match_the_course(unet_name, request):
     unet = request.getfixturevalue(unet_name)
     conv = course_conv_list(unet)
@@ -79,12 +80,16 @@ def test_paper_visualized_layers_keep_the_conv2(tiny_unet):
     assert shown[-1]["layer_index"] == 6  # conv 0 (layer 4) is never reached
 
 
-def test_graph_skip_attention_and_residual(tiny_unet, sd14_unet):
-    assert graph.input_segments(tiny_unet, 38) == [
-        (0, 96, 37, ()), (96, 160, 9, ("skip", "attention")),
-    ]
+@pytest.mark.long  # builds the full-size SD v1.4 U-Net (about 25 s)
+def test_graph_skip_and_attention_segments_sd14(sd14_unet):
     assert graph.input_segments(sd14_unet, 38) == [
         (0, 1280, 37, ()), (1280, 1920, 9, ("skip", "attention")),
+    ]
+
+
+def test_graph_skip_attention_and_residual(tiny_unet):
+    assert graph.input_segments(tiny_unet, 38) == [
+        (0, 96, 37, ()), (96, 160, 9, ("skip", "attention")),
     ]
     # res_block_1.conv1 reads spatial_transformer_0 = res_block_0 (identity residual) + attention.
     assert graph.conv_input_sources(tiny_unet, 3, 7) == [

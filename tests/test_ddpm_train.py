@@ -33,6 +33,7 @@ def tiny_idx_dir(tmp_path):
     return str(tmp_path)
 
 
+@pytest.mark.long  # 15 s
 @pytest.mark.usefixtures("eager_steps")
 def test_training_writes_a_checkpoint_each_epoch_and_resumes(tiny_idx_dir, tmp_path):
     checkpoint_dir = str(tmp_path / "ckpt")

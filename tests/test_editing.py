@@ -165,6 +165,7 @@ def test_an_edit_belongs_to_its_pipeline_and_edits_unwind_last_in_first_out(pipe
     np.testing.assert_array_equal(lens.dense_kernel(pipe, name)[0], original)
 
 
+@pytest.mark.long  # 22 s: builds a second pipeline
 def test_saved_edit_loads_into_a_fresh_model_and_gives_the_same_images(pipe, tmp_path):
     edit = editing.locoedit(pipe, [("sneaker", "bag")], layers=[5, 6], positions="all")
     path = tmp_path / "edit.npz"

@@ -77,6 +77,7 @@ def test_paper_mode_matches_course_loop_tiny(tiny_unet, tiny_empty_context, laye
     assert np.abs(expected - paper_start(tiny_unet, 7)).max() > 1.0  # it did move
 
 
+@pytest.mark.long  # builds the full-size SD v1.4 U-Net (about 25 s)
 def test_paper_mode_matches_course_loop_sd14(sd14_unet):
     steps = 2
     context_length = sd14_unet.inputs[2].shape[1]

@@ -40,6 +40,7 @@ def test_tiny_inventory(tiny_unet):
     assert taps.conv_kernel(tiny_unet, 9).shape == (3, 3, 64, 64)
 
 
+@pytest.mark.long  # builds the full-size SD v1.4 U-Net (about 25 s)
 def test_sd14_inventory(sd14_unet):
     check_inventory(sd14_unet, (320, 640, 1280), "sd14")
     assert taps.layer_name(sd14_unet, 45) == "res_block_16"

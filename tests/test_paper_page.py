@@ -144,6 +144,7 @@ def test_script_refuses_changed_steps_before_building_models(tmp_path, monkeypat
     assert sorted(os.listdir(tmp_path)) == ["settings.json"]
 
 
+@pytest.mark.long  # 30 s: two descents traced again; the refusals above stay fast
 def test_resume_recomputes_corrupt_pngs(tiny_unet, run_dir, tmp_path):
     out_dir = str(tmp_path / "run")
     shutil.copytree(run_dir, out_dir)

@@ -89,6 +89,7 @@ def test_ddim_move_back_and_forth_is_the_identity():
     assert np.abs(down.numpy() - latent.numpy()).mean() > 0.1
 
 
+@pytest.mark.long  # 14 s; notebooks/prompt_to_prompt.ipynb makes the same edit in the fast set
 @pytest.mark.fashion_mnist
 def test_edit_of_an_inverted_real_image(pipe, real, inverted):
     """Replace on a null-text-inverted real image: the source row is the reconstruction
@@ -105,6 +106,7 @@ def test_edit_of_an_inverted_real_image(pipe, real, inverted):
     assert np.abs(result.edits[0] - result.source).mean() > 0.01
 
 
+@pytest.mark.long  # 16 s
 def test_daam_maps_of_the_edited_run(pipe):
     """generate(daam_options=True) makes the same images as without, and its maps are the
     edited ones: with Replace at every step, "bag" in the edit attends as "boot" in the

@@ -221,6 +221,7 @@ def _assert_same_shards(paths, folder):
             np.testing.assert_array_equal(first[name], second[name])
 
 
+@pytest.mark.long  # 35 s: the job builds its own pipeline; tests/test_sweeps.py checks the runner
 def test_sweep_runner_collects_the_same_shards(straight, tmp_path):
     """The collection as a sweep job (prompt shards of batch_size): the same arrays as
     collect_shards, read back by shard_files / sample_tokens; a rerun skips every shard."""

@@ -161,6 +161,7 @@ def test_loss_falls_on_a_tiny_batch_and_retrieval_is_scored(tmp_path):
     assert all(0.0 <= value <= 1.0 for value in scores.values())
 
 
+@pytest.mark.long  # 19 s
 def test_resume_continues_the_same_run(tmp_path):
     items, labels = _items()
     kwargs = dict(config=SMALL, batch_size=8, steps=4, warmup_steps=1)

@@ -67,6 +67,7 @@ def test_missing_bundle_is_a_clear_error(tmp_path, tiny_unet):
         bundled.load_tiny_unet_weights(tiny_unet, bundle_dir=str(tmp_path))
 
 
+@pytest.mark.long  # 31 s: builds two pipelines
 def test_pipeline_with_a_bundle_written_and_read_back(tmp_path):
     import keras
 
@@ -91,36 +92,64 @@ def test_pipeline_with_a_bundle_written_and_read_back(tmp_path):
     assert tuple(latent.shape) == (1, 8, 16, 4)
 
 
-def test_trainer_runs_and_resumes(tmp_path):
+def _random_items(count=64):
+    """Random uint8 (count, 28, 28) items and labels in 0..9: the trainer's input, no data."""
+    rng = np.random.default_rng(0)
+    return (rng.integers(0, 256, size=(count, 28, 28)).astype(np.uint8),
+            rng.integers(0, 10, size=count))
+
+
+def _check_resume_export_and_warm_start(trainer, tmp_path, ae_steps, diffusion_steps):
+    """A trainer rebuilt on `trainer`'s folder resumes it (steps, scale, EMA weights); its bundle
+    (export only) records the run; a new run warm-started from the bundle takes its weights
+    (float16-rounded), step counts and scale."""
     from keras_sd_interp.training.tiny import TinyTrainer, train_tiny
 
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(64, 28, 28)).astype(np.uint8)
-    labels = rng.integers(0, 10, size=64)
-    run_dir = str(tmp_path / "run")
-    trainer = TinyTrainer(run_dir, images, labels, batch_size=4)
-    mse = trainer.train_autoencoder(2, checkpoint_every=1)
-    assert np.isfinite(mse)
-    assert trainer.fit_latent_scale(num_images=16) > 0
-    loss = trainer.train_diffusion(2, checkpoint_every=1)
-    assert np.isfinite(loss)
-    resumed = TinyTrainer(run_dir, images, labels, batch_size=4)
-    assert (int(resumed.ae_step), int(resumed.step)) == (2, 2)
+    images, labels = _random_items()
+    resumed = TinyTrainer(str(tmp_path / "run"), images, labels, batch_size=4)
+    assert (int(resumed.ae_step), int(resumed.step)) == (ae_steps, diffusion_steps)
     assert float(resumed.latent_scale) == pytest.approx(float(trainer.latent_scale))
     np.testing.assert_array_equal(resumed.ema_vars[0].numpy(), trainer.ema_vars[0].numpy())
     train_tiny(resumed, 5, 5, export_only=True, bundle_dir=str(tmp_path / "bundle"),
                command="test")  # export only: no more steps
     record = bundled.read_record(str(tmp_path / "bundle"))
-    assert record["diffusion_steps"] == 2 and record["command"] == "test"
+    assert record["diffusion_steps"] == diffusion_steps and record["command"] == "test"
     assert record["noise_mse_recent"] is None and "total" in record["minutes_this_run"]
-    # A new run warm-starts from the bundle: weights (float16-rounded), counts and scale.
     warm = TinyTrainer(str(tmp_path / "warm"), images, labels, batch_size=4,
                        init_bundle_dir=str(tmp_path / "bundle"))
-    assert (int(warm.ae_step), int(warm.step)) == (2, 2)
+    assert (int(warm.ae_step), int(warm.step)) == (ae_steps, diffusion_steps)
     assert float(warm.latent_scale) == pytest.approx(float(trainer.latent_scale))
     np.testing.assert_array_equal(
         warm.ema_vars[0].numpy(), trainer.ema_vars[0].numpy().astype(np.float16).astype(np.float32)
     )
+
+
+def test_trainer_resumes_exports_and_warm_starts(tmp_path):
+    """The autoencoder phase and the checkpoints, without a diffusion step (whose first call
+    traces the U-Net's backward pass, about a minute: the slow test below runs it)."""
+    from keras_sd_interp.training.tiny import TinyTrainer
+
+    images, labels = _random_items()
+    trainer = TinyTrainer(str(tmp_path / "run"), images, labels, batch_size=4)
+    mse = trainer.train_autoencoder(2, checkpoint_every=1)
+    assert np.isfinite(mse)
+    assert trainer.fit_latent_scale(num_images=16) > 0
+    _check_resume_export_and_warm_start(trainer, tmp_path, ae_steps=2, diffusion_steps=0)
+
+
+@pytest.mark.long  # 100 s: the first diffusion step traces the U-Net's backward pass
+def test_trainer_runs_both_phases_and_resumes(tmp_path):
+    from keras_sd_interp.training.tiny import TinyTrainer
+
+    images, labels = _random_items()
+    trainer = TinyTrainer(str(tmp_path / "run"), images, labels, batch_size=4)
+    assert np.isfinite(trainer.train_autoencoder(2, checkpoint_every=1))
+    assert trainer.fit_latent_scale(num_images=16) > 0
+    loss = trainer.train_diffusion(2, checkpoint_every=1)
+    assert np.isfinite(loss)
+    before = trainer.ema_vars[0].numpy()
+    assert np.abs(before - trainer.diffusion_vars[0].numpy()).max() > 0  # EMA lags the weights
+    _check_resume_export_and_warm_start(trainer, tmp_path, ae_steps=2, diffusion_steps=2)
 
 
 @pytest.mark.fashion_mnist

@@ -138,6 +138,7 @@ def test_tap_model_inside_tf_function_and_gradient_tape(tiny_unet):
     np.testing.assert_allclose(eager["conv_9"], cache["conv_9"], atol=1e-5)
 
 
+@pytest.mark.long  # 25 s
 def test_empty_context_batch_of_two_has_gradients_and_equals_zero_token():
     from keras_sd_interp.models import load_unet
 

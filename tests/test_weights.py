@@ -58,6 +58,7 @@ def test_unknown_component():
         weights.sd14_weight_path("vae")
 
 
+@pytest.mark.long  # 16 s
 def test_tiny_unet_roundtrip_through_legacy_h5(tmp_path, tiny_unet):
     from keras_sd_interp.models import load_unet
     from tests.conftest import random_unet_inputs
