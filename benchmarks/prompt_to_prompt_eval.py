@@ -11,6 +11,7 @@ from absl import app
 from absl import flags
 
 from keras_sd_interp import cli
+from keras_sd_interp.models import bundled
 
 NUMBERS = {  # flag: (default, help)
     "num_sources": (10, "Source pairs 'a X and a Y' (drawn with seed 0)."),
@@ -29,6 +30,8 @@ flags.DEFINE_list("reweight_values", ["0", "0.5", "1", "2", "4", "8"], "Equalize
 flags.DEFINE_string("reweight_word", "boot", "The right item of the reweight sources.")
 flags.DEFINE_list("cost_edits", ["3", "8"], "k for the cost measurement.")
 flags.DEFINE_string("output_dir", "figures/prompt_to_prompt", "Where to write.")
+flags.DEFINE_string("bundle_dir", bundled.ASSETS_DIR, "The tiny bundle to measure (default: "
+                    "the shipped one; e.g. candidates/tiny_clip_unet).")
 FLAGS = flags.FLAGS
 for name in ("num_sources", "num_edits", "num_seeds", "num_steps"):
     cli.check_int(name, 1)
@@ -36,6 +39,7 @@ cli.check_int("num_edits", 1, 9)
 cli.check_float("cross_replace_steps", 0, 1)
 cli.check_float("self_replace_steps", 0, 1)
 cli.check_out_dir("output_dir")
+flags.register_validator("bundle_dir", bundled.bundle_dir_checker())
 
 
 def main(argv):
@@ -48,7 +52,7 @@ def main(argv):
     from keras_sd_interp.models import load_pipeline
     from keras_sd_interp.reports import prompt_to_prompt as report
 
-    pipe, judge = load_pipeline("tiny"), load_judge()
+    pipe, judge = load_pipeline("tiny", bundle_dir=FLAGS.bundle_dir), load_judge()
     seeds = list(range(FLAGS.first_seed, FLAGS.first_seed + FLAGS.num_seeds))
     controller = p2p.Replace(FLAGS.cross_replace_steps, FLAGS.self_replace_steps)
     cases = evaluate.replace_cases(FLAGS.num_sources, FLAGS.num_edits)
@@ -77,7 +81,7 @@ def main(argv):
     print("cost:", costs)
     settings = {k: FLAGS[k].value for k in ("num_sources", "num_edits", "num_seeds", "first_seed",
                                             "num_steps", "guidance", "cross_replace_steps",
-                                            "self_replace_steps")}
+                                            "self_replace_steps", "bundle_dir")}
     print("wrote", report.write_numbers(FLAGS.output_dir, {
         "settings": settings, "cases": cases, "replace": replace, "reweight": curve,
         "cost": costs}))
