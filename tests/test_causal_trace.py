@@ -91,6 +91,7 @@ def test_batched_restorations_equal_one_generation_each(pipe, runs):
     assert_close_images(batched[2], restore(pipe, runs, [["res_block_5"]])[0])
 
 
+@pytest.mark.long  # 28 s; tests/test_sd14_mini.py runs the CLIP-scored path fast
 def test_causal_trace_scores_are_restored_minus_corrupted_by_each_scorer(pipe):
     components = ["spatial_transformer_3.attn2", "text.layer_0.attn.out@2", "res_block_0"]
     scorers = {"judge": JudgeScorer(load_judge()), "clip": tiny_clip_scorer()}

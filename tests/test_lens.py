@@ -292,6 +292,7 @@ def test_text_sites_are_listed_with_shapes(pipe):
     assert set(shapes) <= set(lens.list_sites(pipe))
 
 
+@pytest.mark.long  # 18 s
 def test_a_patch_refuses_a_source_of_another_batch_or_schedule(pipe):
     site = "spatial_transformer_5.attn2"
     with lens.trace(pipe, record=site) as one_image:
@@ -343,6 +344,7 @@ def test_bad_hook_results_name_the_hook_and_the_site(pipe, hook, error, message)
             generate(pipe, num_steps=1)
 
 
+@pytest.mark.long  # 14 s
 def test_a_numpy_result_is_taken_and_a_nan_edit_warns(pipe):
     shape = lens.list_sites(pipe)["spatial_transformer_5.ff"]
     with lens.trace(pipe, edits={"spatial_transformer_5.ff": lambda t: np.zeros((1,) + shape,

@@ -28,6 +28,7 @@ def plain(pipe, prompts, seed=SEED, num_steps=STEPS):
                                  unconditional_guidance_scale=GUIDANCE).images
 
 
+@pytest.mark.long  # 24 s
 def test_no_injection_equals_plain_generation_bit_for_bit(pipe):
     """cross_replace_steps = self_replace_steps = 0: the edited images are those of plain
     generation of the same prompts (one batch: another batch size changes the kernels'

@@ -85,7 +85,8 @@ def test_causal_trace_restoring_every_component_gives_the_clean_clip_score(sd14_
                                                            SD14_MINI.context_dim)
 
 
-@pytest.mark.long  # 40 s
+# The fast set keeps one SD v1.4 test per tool: this one (causal tracing), the SAE, feature
+# visualization and DAAM below, the edits in tests/test_editing.py.
 def test_causal_trace_script_end_to_end(clip_bpe_dir, scripts_use_mini, tmp_path):
     out = tmp_path / "trace"
     from test_causal_trace_sd14 import SCRIPT_ARGS, assert_script_output
@@ -125,7 +126,6 @@ def test_edit_model_script_diffquickfix_and_locoedit(clip_bpe_dir, scripts_use_m
         assert (tmp_path / "out" / f"{name}_before_after.png").stat().st_size > 0
 
 
-@pytest.mark.long  # 16 s
 def test_train_sae_collects_and_trains_on_the_sd14_site(clip_bpe_dir, scripts_use_mini,
                                                         tmp_path):
     from keras_sd_interp.sae import load_sae
@@ -144,7 +144,6 @@ def test_train_sae_collects_and_trains_on_the_sd14_site(clip_bpe_dir, scripts_us
         assert np.isfinite(shard["tokens"]).all() and shard["tokens"].std() > 0
 
 
-@pytest.mark.long  # 16 s
 def test_visualize_features_script_on_a_saeuron_format_sae(clip_bpe_dir, scripts_use_mini,
                                                            tmp_path):
     from PIL import Image
@@ -163,7 +162,6 @@ def test_visualize_features_script_on_a_saeuron_format_sae(clip_bpe_dir, scripts
     assert image.shape[:2] == (64, 64) and image.std() > 0
 
 
-@pytest.mark.long  # 17 s
 def test_daam_and_generation_with_clips_tokenizer(sd14_mini):
     with daam.trace(sd14_mini) as tc:
         gen = sd14_mini.sampler.generate("a painting by Van Gogh", num_steps=2, seed=0)
