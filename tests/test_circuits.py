@@ -45,7 +45,8 @@ def course_get_circuit(conv, k, c, f):
 
 
 # sd14_unet is the full-size SD v1.4 U-Net (about 25 s to build): long.
-@pytest.mark.parametrize("unet_name", ["tiny_unet", pytest.param("sd14_unet", marks=pytest.mark.long)])
+@pytest.mark.parametrize("unet_name",
+                         ["tiny_unet", pytest.param("sd14_unet", marks=pytest.mark.long)])
 def test_paper_circuits_match_the_course(unet_name, request):
     unet = request.getfixturevalue(unet_name)
     conv = course_conv_list(unet)
