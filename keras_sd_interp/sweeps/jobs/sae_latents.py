@@ -15,7 +15,7 @@ Shard arrays, n = the shard's latents:
 - SaeVizJob: images uint8 (n, H, W, C), timestep (n,) int32, objective (steps, n) float32,
   fires (n,) bool (False: the latent never fired on the profile; its timestep is then step 0's);
 - SaeEditJob: prompt_index (n,) int32 (into the profile prompts), peak (n,) float32 (the
-  latent's peak code there), before, amplified, ablated uint8 (n, H, W, C) (same noise; the
+  latent's peak code there), before, amplified, ablated uint8 (n, H, W, C) (the profile's noise of that prompt; the
   latent scaled by `amplify` / by 0 at the SAE's site, every step, the conditional half, through
   `lens.trace` with `sae.features.item_feature_edit`, the SAE's error kept), change_amplified,
   change_ablated (n,) float32: mean |pixel difference| to `before`, in 0..1.
@@ -33,14 +33,17 @@ _BUILT = {}  # the settings of a profile -> (pipe, sae, profile): built once per
 
 def latent_profile(pipe, sae, prompts, num_steps, guidance, seed):
     """Per latent (m,): peak_timestep int (its mean code's best step), best_prompt int (index
-    into `prompts` of its highest code over steps and positions), peak float32 (that code).
-    Encodes step by step, so memory is (N, h, w, m) at most."""
+    into `prompts` of its highest code over steps and positions), peak float32 (that code);
+    and noise (N, h, w, c): each prompt's initial latent, so that the preview regenerates a
+    prompt from the very noise on which the latent fired. Encodes step by step, so memory is
+    (N, h, w, m) at most."""
     from keras_sd_interp import lens
     from keras_sd_interp.sae.features import encode_tokens
 
+    noise = np.asarray(pipe.sampler.initial_noise(len(prompts), seed), np.float32)
     with lens.trace(pipe, record=SAE_SITE, reduce=None) as trace:
         pipe.sampler.generate(list(prompts), num_steps=num_steps,
-                              unconditional_guidance_scale=guidance, seed=seed)
+                              unconditional_guidance_scale=guidance, diffusion_noise=noise)
     acts = np.asarray(trace[SAE_SITE], np.float32)                       # (S, N, h, w, C)
     means, peaks = [], []
     for step_acts in acts:
@@ -50,7 +53,7 @@ def latent_profile(pipe, sae, prompts, num_steps, guidance, seed):
     per_prompt = np.max(peaks, axis=0)                                   # (N, m)
     return {"peak_timestep": np.asarray(trace.timesteps)[np.argmax(means, axis=0)],
             "best_prompt": per_prompt.argmax(axis=0).astype(np.int32),
-            "peak": per_prompt.max(axis=0).astype(np.float32)}
+            "peak": per_prompt.max(axis=0).astype(np.float32), "noise": noise}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,7 +176,7 @@ class SaeEditJob(_SaeLatentJob):
     name: str = "sae_edit"
 
     def settings(self):
-        return {**self.base_settings(), "amplify": self.amplify}
+        return {**self.base_settings(), "amplify": self.amplify, "noise": "profile"}
 
     def build(self):
         import tensorflow as tf
@@ -185,7 +188,7 @@ class SaeEditJob(_SaeLatentJob):
         return {**context, "factor": factor,
                 "edit": item_feature_edit(context["sae"], factor)}
 
-    def _generate(self, context, prompts, latents, scale):
+    def _generate(self, context, prompts, noise, latents, scale):
         from keras_sd_interp import lens
 
         factor = np.ones(context["factor"].shape, np.float32)
@@ -194,17 +197,19 @@ class SaeEditJob(_SaeLatentJob):
         with lens.trace(context["pipe"], edits={SAE_SITE: context["edit"]}):
             generation = context["pipe"].sampler.generate(
                 prompts, num_steps=self.num_steps, unconditional_guidance_scale=self.guidance,
-                seed=self.seed)
+                diffusion_noise=noise)
         return generation.uint8()
 
     def run(self, context, shard):
-        """Three generations of the shard's prompts, same noise: scale 1, amplify, 0."""
+        """Three generations of the shard's prompts, each from its profile noise: scale 1,
+        amplify, 0."""
         latents, n = self.padded(shard)
         profile = context["profile"]
         index = profile["best_prompt"][latents]
         everything = self.profile_prompt_list()
         prompts = [everything[i] for i in index]
-        before, amplified, ablated = (self._generate(context, prompts, latents, scale)[:n]
+        noise = profile["noise"][index]
+        before, amplified, ablated = (self._generate(context, prompts, noise, latents, scale)[:n]
                                       for scale in (1.0, self.amplify, 0.0))
 
         def change(images):
