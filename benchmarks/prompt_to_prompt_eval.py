@@ -29,6 +29,8 @@ for flag_name, (default, text) in NUMBERS.items():
 flags.DEFINE_list("reweight_values", ["0", "0.5", "1", "2", "4", "8"], "Equalizer values.")
 flags.DEFINE_string("reweight_word", "boot", "The right item of the reweight sources.")
 flags.DEFINE_list("cost_edits", ["3", "8"], "k for the cost measurement.")
+flags.DEFINE_multi_enum("parts", ["replace", "reweight", "cost"], ["replace", "reweight", "cost"],
+                        "What to measure.")
 flags.DEFINE_string("output_dir", "figures/prompt_to_prompt", "Where to write.")
 flags.DEFINE_string("bundle_dir", bundled.ASSETS_DIR, "The tiny bundle to measure (default: "
                     "the shipped one; e.g. candidates/tiny_clip_unet).")
@@ -56,15 +58,41 @@ def main(argv):
     seeds = list(range(FLAGS.first_seed, FLAGS.first_seed + FLAGS.num_seeds))
     controller = p2p.Replace(FLAGS.cross_replace_steps, FLAGS.self_replace_steps)
     cases = evaluate.replace_cases(FLAGS.num_sources, FLAGS.num_edits)
-    replace, first = evaluate.replace_eval(pipe, judge, cases, seeds, controller,
-                                           FLAGS.num_steps, FLAGS.guidance)
-    print("replace:", replace)
-    conditions = ["p2p", "p2p_blend", "p2p_blend_carrier", "plain"]
+    replace = curve = costs = None
+    if "replace" in FLAGS.parts:
+        replace, first = evaluate.replace_eval(pipe, judge, cases, seeds, controller,
+                                               FLAGS.num_steps, FLAGS.guidance)
+        print("replace:", replace)
+        write_replace_grid(report, first, len(seeds))
+    if "reweight" in FLAGS.parts:
+        curve = measure_reweight(pipe, judge, seeds, evaluate, report)
+    if "cost" in FLAGS.parts:
+        costs = [evaluate.cost(pipe, controller, int(k), FLAGS.num_steps, FLAGS.guidance)
+                 for k in FLAGS.cost_edits]
+        print("cost:", costs)
+    settings = {k: FLAGS[k].value for k in ("num_sources", "num_edits", "num_seeds", "first_seed",
+                                            "num_steps", "guidance", "cross_replace_steps",
+                                            "self_replace_steps", "bundle_dir", "parts")}
+    print("wrote", report.write_numbers(FLAGS.output_dir, {
+        "settings": settings, "cases": cases, "replace": replace, "reweight": curve,
+        "cost": costs}))
+
+
+def write_replace_grid(report, first, num_seeds):
+    """Source + each condition's edits, a row per seed."""
+    import numpy as np
+
+    conditions = ["p2p", "p2p_blend", "p2p_blend_minmax", "p2p_blend_carrier", "plain"]
     rows = np.stack([np.concatenate([first["source"][None, s]] +
                                     [first[c][:, s] for c in conditions]) for s in
-                     range(len(seeds))])
+                     range(num_seeds)])
     titles = [first["prompts"][0]] + [f"{c}: {p}" for c in conditions for p in first["prompts"][1:]]
     report.write_edit_grid(os.path.join(FLAGS.output_dir, "replace_grid.png"), rows, titles)
+
+
+def measure_reweight(pipe, judge, seeds, evaluate, report):
+    """The reweight curve of --reweight_word and its figures."""
+    import numpy as np
 
     word = FLAGS.reweight_word
     sources = [evaluate.pair_prompt(x, word) for x in ("trouser", "t-shirt", "dress", "bag")]
@@ -75,16 +103,7 @@ def main(argv):
     report.write_reweight(os.path.join(FLAGS.output_dir, "reweight_curve.png"), curve, word)
     report.write_edit_grid(os.path.join(FLAGS.output_dir, "reweight_grid.png"),
                            np.swapaxes(images, 0, 1), [f"{word} x{v:g}" for v in values])
-
-    costs = [evaluate.cost(pipe, controller, int(k), FLAGS.num_steps, FLAGS.guidance)
-             for k in FLAGS.cost_edits]
-    print("cost:", costs)
-    settings = {k: FLAGS[k].value for k in ("num_sources", "num_edits", "num_seeds", "first_seed",
-                                            "num_steps", "guidance", "cross_replace_steps",
-                                            "self_replace_steps", "bundle_dir")}
-    print("wrote", report.write_numbers(FLAGS.output_dir, {
-        "settings": settings, "cases": cases, "replace": replace, "reweight": curve,
-        "cost": costs}))
+    return curve
 
 
 if __name__ == "__main__":

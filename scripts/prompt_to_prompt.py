@@ -35,6 +35,9 @@ flags.DEFINE_string("blend_words", "", "Local blend: one entry per prompt (sourc
                     "separated by ';', words of an entry joined by '+'; empty: no blend.")
 flags.DEFINE_float("threshold", 0.3, "Local blend threshold.")
 flags.DEFINE_float("start_blend", 0.2, "Local blend from this fraction of the steps on.")
+flags.DEFINE_enum("blend_normalize", "max", ["max", "minmax"], "Local blend: maps divided by "
+                  "their maximum (theirs) or scaled to 0..1 first (for maps that never fall "
+                  "near 0, e.g. tiny's; docs/prompt_to_prompt.md).")
 flags.DEFINE_enum("model", "tiny", ["tiny", "sd14"], "Which pipeline.")
 flags.DEFINE_string("weights_dir", None, "sd14: directory with keras-cv's .h5 files.")
 flags.DEFINE_bool("random_weights", False, "Use random weights (shapes only).")
@@ -85,7 +88,8 @@ def _check_request(values):
 flags.register_multi_flags_validator(
     ["source", "edits", "controller", "cross_replace_steps", "self_replace_steps",
      "reweight_words", "reweight_values", "reweight_base", "blend_words", "threshold",
-     "start_blend", "num_steps", "model", "image", "fashion_mnist_index"], _check_request)
+     "blend_normalize", "start_blend", "num_steps", "model", "image", "fashion_mnist_index"],
+    _check_request)
 
 
 def _check_unused(values):
@@ -98,8 +102,8 @@ def _check_unused(values):
 
 
 flags.register_multi_flags_validator(
-    ["controller", "blend_words", "threshold", "start_blend", "reweight_words",
-     "reweight_values", "reweight_base"], _check_unused)
+    ["controller", "blend_words", "threshold", "start_blend", "blend_normalize",
+     "reweight_words", "reweight_values", "reweight_base"], _check_unused)
 
 
 def main(argv):

@@ -69,6 +69,21 @@ def test_local_blend_with_an_empty_mask_equals_the_source(pipe):
     np.testing.assert_array_equal(result.edits[0], result.source)
 
 
+def test_blend_mask_minmax_finds_the_half_that_max_does_not():
+    """A map that never falls below 0.33 of its peak (tiny's): divided by its maximum every
+    cell passes 0.3; scaled to 0..1 only the right half does (plus the 3x3 pool's column)."""
+    from keras_sd_interp.editing.prompt_to_prompt.local_blend import blend_mask
+
+    maps = np.full((2, 4, 8, 3), 0.33, np.float32)        # (P * n, h, w, L); source, edit
+    maps[:, :, 4:, 1] = 1.0                               # token 1 on the right half
+    weights = np.array([[0, 1, 0], [0, 1, 0]], np.float32)
+    full = blend_mask(maps, weights, (4, 8), 0.3, 2, "max").numpy()[..., 0]
+    half = blend_mask(maps, weights, (4, 8), 0.3, 2, "minmax").numpy()[..., 0]
+    assert full.all()
+    np.testing.assert_array_equal(half[:, :, :3], False)
+    np.testing.assert_array_equal(half[:, :, 3:], True)
+
+
 @pytest.mark.slow
 def test_local_blend_extreme_masks(pipe):
     """A full mask (threshold below 0) gives the edit without blend; the usual one keeps the
@@ -151,6 +166,9 @@ def test_cross_replace_steps_forms(pipe):
     (lambda: p2p.check_request(SOURCE, EDITS[:1], p2p.Replace(), p2p.LocalBlend([["boot"]])),
      "1 entries of words for 2 prompts"),
     (lambda: p2p.check_request(SOURCE, [], p2p.Replace()), "one or more"),
+    (lambda: p2p.check_request(SOURCE, EDITS[:1], p2p.Replace(),
+                               p2p.LocalBlend([["boot"], ["bag"]], normalize="mean")),
+     "normalize='mean': choose one of"),
 ])
 def test_bad_input_is_named_before_any_model(call, message):
     with pytest.raises(ValueError, match=message):

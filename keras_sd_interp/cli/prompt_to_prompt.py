@@ -39,13 +39,13 @@ def controller_of(kind, cross, self_steps, reweight_words=(), reweight_values=()
                         base=bases[reweight_base])
 
 
-def blend_of(blend_words, threshold, start_blend):
+def blend_of(blend_words, threshold, start_blend, normalize="max"):
     """--blend_words as "boot;bag;sneaker" (one entry per prompt, words joined by '+'), or
     None when empty."""
     if not blend_words:
         return None
     entries = [entry.split("+") for entry in blend_words.split(";")]
-    return p2p.LocalBlend(entries, threshold, start_blend)
+    return p2p.LocalBlend(entries, threshold, start_blend, normalize=normalize)
 
 
 def request(flag_values):
@@ -53,7 +53,8 @@ def request(flag_values):
     controller = controller_of(flag_values.controller, flag_values.cross_replace_steps,
                                flag_values.self_replace_steps, flag_values.reweight_words,
                                flag_values.reweight_values, flag_values.reweight_base)
-    blend = blend_of(flag_values.blend_words, flag_values.threshold, flag_values.start_blend)
+    blend = blend_of(flag_values.blend_words, flag_values.threshold, flag_values.start_blend,
+                     getattr(flag_values, "blend_normalize", "max"))
     edits = p2p.check_request(flag_values.source, flag_values.edits, controller, blend,
                               flag_values.num_steps)
     model = getattr(flag_values, "model", "tiny")  # the script's default
@@ -66,10 +67,10 @@ def request(flag_values):
 
 def unused_flags_problem(present, controller, blend_words):
     """None, or why flags given on the command line (`present`: their names) would be ignored:
-    the blend's --threshold/--start_blend without --blend_words, the reweight_* flags without
+    the blend's --threshold/--start_blend/--blend_normalize without --blend_words, the reweight_* flags without
     --controller=reweight."""
-    unused = [name for name in ("threshold", "start_blend") if name in present and not
-              blend_words]
+    unused = [name for name in ("threshold", "start_blend", "blend_normalize")
+              if name in present and not blend_words]
     if unused:
         return (f"{', '.join('--' + n for n in unused)} set the local blend, which is off without "
                 "--blend_words: give --blend_words too, or leave them out")

@@ -78,18 +78,21 @@ def _merge(store, name, scores):
 def replace_eval(pipe, judge, cases, seeds, controller, num_steps=25, guidance=5.0,
                  threshold=0.3, start_blend=0.2, carrier=7):
     """Replace the right item of every case: without blend ("p2p"), with local blend from the
-    item words' maps ("p2p_blend", as theirs) and from the token that carries the right item
-    on tiny ("p2p_blend_carrier", position `carrier`), and the plain baseline ("plain").
+    item words' maps ("p2p_blend", as theirs; "p2p_blend_minmax", the maps scaled to 0..1) and
+    from the token that carries the right item on the first tiny model ("p2p_blend_carrier",
+    position `carrier`), and the plain baseline ("plain").
     Returns {condition: summary}, and the first case's images per condition for a figure."""
     noise = seed_noise(pipe, seeds)
     editors, store, first = {}, {}, None
     for left, right, targets in cases:
         source, edits = pair_prompt(left, right), [pair_prompt(left, z) for z in targets]
         blend = LocalBlend([[right]] + [[z] for z in targets], threshold, start_blend)
+        scaled = LocalBlend(blend.words, threshold, start_blend, normalize="minmax")
         carried = LocalBlend(threshold=threshold, start_blend=start_blend,
                              positions=[[carrier]] * (1 + len(targets)))
         runs = {}
         for name, local_blend in (("p2p", None), ("p2p_blend", blend),
+                                  ("p2p_blend_minmax", scaled),
                                   ("p2p_blend_carrier", carried)):
             if name not in editors:
                 editors[name] = PromptToPrompt(pipe, source, edits, controller, local_blend,

@@ -11,6 +11,11 @@ to the latent, divided by its maximum and thresholded; OR-ed with the source's m
 int(start_blend * num_steps) on, the latent outside the mask is the source's.
 (Theirs at 512 px reads only the 16x16 layers: `factors=(4,)`.)
 
+`normalize="max"` divides by the map's maximum, as theirs; `"minmax"` maps its minimum to 0
+and its maximum to 1 first (as DAAM does), for a model whose maps never fall near zero: on
+tiny a word's summed map stays above a third of its peak everywhere, so 0.3 of the maximum is
+the whole latent (docs/prompt_to_prompt.md).
+
 `positions` (one list of token positions per prompt) replaces `words` for a model whose item
 is carried by other tokens than its word: on tiny the right item's map is the last padding
 token's (position 7; docs/daam.md), the item word's own map is nearly flat.
@@ -27,18 +32,21 @@ from keras_sd_interp.editing.prompt_to_prompt.steps import check_bounds
 from keras_sd_interp.editing.prompt_to_prompt.words import check_word_in, word_positions
 
 POOL = 3
+NORMALIZE = ("max", "minmax")
 
 
 @dataclasses.dataclass(frozen=True)
 class LocalBlend:
     """Args: words (one entry per prompt, source first), threshold, start_blend (a fraction
-    of the steps), factors (which resolutions: latent side / factor)."""
+    of the steps), factors (which resolutions: latent side / factor), positions (instead of
+    words), normalize ("max", theirs, or "minmax")."""
 
     words: tuple = ()
     threshold: float = 0.3
     start_blend: float = 0.2
     factors: tuple = (2, 4)
     positions: tuple = None
+    normalize: str = "max"
 
     def prompt_words(self, num_prompts):
         words = list(self.words)
@@ -63,6 +71,9 @@ class LocalBlend:
             raise ValueError(f"LocalBlend threshold={self.threshold!r}: give a finite number "
                              "(0.3 as theirs; masks are normalised to a maximum of 1)")
         check_bounds(self.start_blend, "LocalBlend start_blend")
+        if self.normalize not in NORMALIZE:
+            raise ValueError(f"LocalBlend normalize={self.normalize!r}: choose one of "
+                             f"{NORMALIZE} ('max' is theirs)")
         if not self.factors or any(isinstance(f, bool) or not isinstance(f, int) or f < 1
                                    for f in self.factors):
             raise ValueError(f"LocalBlend factors={self.factors!r}: give integers >= 1 "
@@ -90,14 +101,15 @@ def grid_of(pixels, latent_hw):
     return latent_hw[0] // factor, latent_hw[1] // factor
 
 
-def blend_mask(summed_maps, word_weights, latent_hw, threshold, num_prompts):
+def blend_mask(summed_maps, word_weights, latent_hw, threshold, num_prompts, normalize="max"):
     """The blend mask of every image.
 
     Args:
         summed_maps: (P * n, hb, wb, L) cross-attention summed over steps.
         word_weights: (P * n, L) the chosen tokens of each image's prompt.
         latent_hw: (h0, w0).
-        threshold: on the maps normalised to a maximum of 1.
+        threshold: on the maps normalised to a maximum of 1 (normalize "max") or to 0..1
+            (normalize "minmax").
         num_prompts: P (images are prompt-major).
 
     Returns:
@@ -107,6 +119,9 @@ def blend_mask(summed_maps, word_weights, latent_hw, threshold, num_prompts):
     maps = tf.nn.max_pool2d(maps, POOL, 1, "SAME")
     maps = tf.image.resize(maps, latent_hw, method="nearest")
     peak = tf.reduce_max(maps, axis=[1, 2, 3], keepdims=True)
+    if normalize == "minmax":
+        low = tf.reduce_min(maps, axis=[1, 2, 3], keepdims=True)
+        maps, peak = maps - low, peak - low
     mask = maps / tf.maximum(peak, 1e-30) > threshold
     per_prompt = tf.reshape(mask, [num_prompts, -1, *latent_hw, 1])
     return tf.reshape(tf.logical_or(per_prompt, per_prompt[:1]), tf.shape(mask))
@@ -148,7 +163,7 @@ class BlendState:
         self.pending = []
         summed = self.summed.assign_add(step_maps)
         mask = blend_mask(summed, self.weights, self.latent_hw, self.blend.threshold,
-                          self.num_prompts)
+                          self.num_prompts, self.blend.normalize)
         per_prompt = tf.reshape(latent, [self.num_prompts, -1, *latent.shape[1:]])
         source = tf.reshape(tf.broadcast_to(per_prompt[:1], tf.shape(per_prompt)),
                             tf.shape(latent))
