@@ -25,6 +25,9 @@ flags.DEFINE_enum("part", "trace", ["trace", "engines", "engines_probe", "sd14",
                   "What to measure.")
 flags.DEFINE_integer("sae_viz_steps", 150, "--part=sae: visualization steps per latent.")
 flags.DEFINE_integer("sae_shards", 2, "--part=sae: shards timed per job (the first traces).")
+flags.DEFINE_list("sae_shard_sizes", [], "--part=sae: several shard sizes, measured one after "
+                  "another in this run (default: --shard_size).")
+flags.DEFINE_list("sae_job_names", ["sae_viz", "sae_edit", "sae_acts"], "--part=sae: which jobs.")
 flags.DEFINE_integer("probe_work", 400, "--part=engines_probe: matrix products per unit.")
 flags.DEFINE_list("convs", ["3", "30", "50"], "Convs for --part=trace/engines.")
 flags.DEFINE_integer("steps", 5, "Descent steps per shard.")
@@ -102,13 +105,12 @@ def measure_sd14():
              filter_steps_per_s=round(shard.size * FLAGS.steps / seconds, 3))
 
 
-def sae_jobs():
-    """The three SAE jobs of the atlas at --shard_size (latents, or prompts for collection)."""
+def sae_jobs(size):
+    """The three SAE jobs of the atlas at `size` (latents, or prompts for collection)."""
     from keras_sd_interp.sae.collect import ShardPlan, training_prompts
     from keras_sd_interp.sweeps.jobs.sae_collect import SaeCollectJob
     from keras_sd_interp.sweeps.jobs.sae_latents import SaeEditJob, SaeVizJob
 
-    size = FLAGS.shard_size
     latent_shards = unit_shards("sae", {"sae": size * FLAGS.sae_shards}, size)
     common = dict(profile_prompts=16, num_steps=10, batch_size=size)
     collect = SaeCollectJob(prompts=tuple(training_prompts(size * FLAGS.sae_shards)[0]),
@@ -120,7 +122,10 @@ def sae_jobs():
 def measure_sae():
     """Per job: model build + profile, each shard's seconds (the first traces); units/s over
     the shards after the first (steady) and over all (with build)."""
-    for job, shards in sae_jobs():
+    sizes = [int(size) for size in FLAGS.sae_shard_sizes] or [FLAGS.shard_size]
+    for size, (job, shards) in ((size, pair) for size in sizes for pair in sae_jobs(size)):
+        if job.name not in FLAGS.sae_job_names:
+            continue
         began = time.perf_counter()
         context = job.build()
         built = time.perf_counter() - began
@@ -130,7 +135,7 @@ def measure_sae():
             job.run(context, shard.__class__(job.name, shard.site, shard.start, shard.stop))
             seconds.append(time.perf_counter() - began)
         steady = sum(s.size for s in shards[1:]) / max(sum(seconds[1:]), 1e-9)
-        emit(part="sae", job=job.name, shard_size=FLAGS.shard_size, shards=len(shards),
+        emit(part="sae", job=job.name, shard_size=size, shards=len(shards),
              build_s=round(built, 1), shard_s=[round(x, 1) for x in seconds],
              steady_units_per_s=round(steady, 3),
              units_per_s_with_build=round(sum(s.size for s in shards)

@@ -37,7 +37,7 @@ flags.DEFINE_integer("sae_viz_steps", 150, "Optimization steps of an SAE latent'
 flags.DEFINE_float("sae_amplify", 4.0, "The preview's amplified latent: its code times this.")
 flags.DEFINE_integer("sae_profile_prompts", 16, "Prompts traced to find each latent's peak "
                      "timestep and the prompt it fires most on.")
-flags.DEFINE_integer("sae_shard_size", 16, "SAE latents per shard (one batch).")
+flags.DEFINE_integer("sae_shard_size", 32, "SAE latents per shard (one batch).")
 flags.DEFINE_enum("engine", "inprocess", ["inprocess", "ray"], "Where shards run.")
 flags.DEFINE_integer("workers", 1, "Ray workers (one model each).")
 flags.DEFINE_string("address", None, "Ray cluster address (default: a local cluster).")

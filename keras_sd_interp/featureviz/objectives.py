@@ -139,6 +139,21 @@ def sae_feature(site, sae, latent, batch=None, columns=None):
     return Objective(fn, [site], f"{site}:sae{latent}")
 
 
+def item_sae_features(site, sae, latents):
+    """Item i: `sae_feature(site, sae, latents[i])` (every position). latents (B,) int32: an
+    array or a tensor, e.g. a tf.Variable that a compiled step reads, so that one trace serves
+    every batch of latents (`render.Visualizer`)."""
+    w_enc = tf.constant(sae.W_enc.numpy())                                 # (C, m)
+    offsets = tf.constant(sae.b_enc.numpy() - sae.b_dec.numpy() @ sae.W_enc.numpy())  # (m,)
+
+    def fn(acts):
+        mean = _spatial_mean(acts[site])                                   # (B, C)
+        columns = tf.gather(w_enc, latents, axis=1)                        # (C, B)
+        return tf.einsum("bc,cb->b", mean, columns) + tf.gather(offsets, latents)
+
+    return Objective(fn, [site], f"{site}:sae_items")
+
+
 def diversity(site, weight=1.0):
     """lucent's diversity: minus each item's mean cosine similarity between its Gram matrix
     (channels x channels over positions) and the other items' (B >= 2)."""

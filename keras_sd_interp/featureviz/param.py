@@ -62,14 +62,28 @@ class Parametrization:
                 raise ValueError("the pixel parametrization needs the VAE image encoder: pass "
                                  "encoder=pipe.image_encoder")
             self.encoder = encoder
-            self.variable = tf.Variable(np.arctanh(np.clip(start, -PIXEL_CLIP, PIXEL_CLIP)))
-        elif kind == "direct":
-            self.variable = tf.Variable(start)
-        else:
+        elif kind == "fourier":
             _, h, w, _ = start.shape
             self.scale = tf.constant(spectrum_scale(h, w))
-            spec = np.fft.rfft2(np.transpose(start, (0, 3, 1, 2))) / spectrum_scale(h, w)
-            self.variable = tf.Variable(np.stack([spec.real, spec.imag]).astype(np.float32))
+        self.variable = tf.Variable(self._encoded(start))
+
+    def _encoded(self, start):
+        """The variable's value that gives `start` (a latent, or the pixel kind's image)."""
+        if self.kind == "pixel":
+            return np.arctanh(np.clip(start, -PIXEL_CLIP, PIXEL_CLIP))
+        if self.kind == "direct":
+            return start
+        _, h, w, _ = start.shape
+        spec = np.fft.rfft2(np.transpose(start, (0, 3, 1, 2))) / spectrum_scale(h, w)
+        return np.stack([spec.real, spec.imag]).astype(np.float32)
+
+    def reset(self, start):
+        """Starts again from `start` (the shape given at construction)."""
+        start = np.asarray(start, np.float32)
+        if start.shape != self.shape:
+            raise ValueError(f"start has shape {start.shape}; this parametrization holds "
+                             f"{self.shape}")
+        self.variable.assign(self._encoded(start))
 
     def image(self):
         """pixel: the image (B, H, W, C) in [-1, 1] that the encoder sees."""

@@ -105,19 +105,21 @@ def _optimizer(settings):
     return None
 
 
-def _build_step(unet, objective, settings, param, optimizer):
+def _build_step(unet, objective, settings, param, optimizer, stateless=False):
+    """The compiled step; with `stateless`, its random draws come from its `seed` input."""
     tap = taps.tap_model(unet, list(objective.sites))
     s = settings
 
     @tf.function
-    def step(t_emb, alphas, context, sigma):
+    def step(t_emb, alphas, context, sigma, seed):
+        seeds = tf.random.experimental.stateless_split(seed, 5) if stateless else [None] * 5
         with tf.GradientTape() as tape:
             z = param.latent()
-            x = tfm.jitter(z, s.jitter)
-            x = tfm.random_affine(x, s.rotate_degrees, s.scale)
-            x = tfm.jitter(x, s.jitter_after)
+            x = tfm.jitter(z, s.jitter, seeds[0])
+            x = tfm.random_affine(x, s.rotate_degrees, s.scale, (seeds[1], seeds[2]))
+            x = tfm.jitter(x, s.jitter_after, seeds[3])
             if s.noise:
-                x = tfm.noise_to_timestep(x, alphas, tf.random.normal(tf.shape(x)))
+                x = tfm.noise_to_timestep(x, alphas, tfm.normal(tf.shape(x), seeds[4]))
             acts = tap([x, t_emb, context])
             value = objective(acts)                                        # (B,)
             loss = -value
@@ -174,42 +176,78 @@ def visualize(unet, objective, settings, batch_size, timesteps=None, context=Non
     Returns:
         VizResult.
     """
-    tf.random.set_seed(settings.seed)
-    shape = tuple(unet.inputs[0].shape[1:])
-    if settings.param == "pixel":
-        if encoder is None:
-            raise ValueError("param='pixel' needs encoder=pipe.image_encoder (the VAE encoder "
-                             "that turns the optimized image into the U-Net's latent)")
-        shape = pixel_shape(encoder, shape)
-    if start is None:
-        start = start_latents(settings, shape, batch_size)
-    start = np.asarray(start, np.float32)
-    if start.shape != (batch_size,) + shape:
-        raise ValueError(f"start has shape {start.shape}; expected {(batch_size,) + shape}")
-    param = Parametrization(settings.param, start, encoder)
-    optimizer = _optimizer(settings)
-    step = _build_step(unet, objective, settings, param, optimizer)
-    ts = np.broadcast_to(np.asarray(settings.timestep if timesteps is None else timesteps),
-                         (batch_size,)).astype(np.int64)
-    if ts.min() < 0 or ts.max() > 999:
-        raise ValueError(f"timesteps {ts.tolist()} must be in 0..999")
-    alphas = tf.constant(tfm.ALPHAS_CUMPROD[ts])
-    fixed_emb, context = unet_conditioning(unet, batch_size, ts, context)
-    values, seconds = [], []
-    for i in tqdm(range(settings.steps), desc=f"visualize {batch_size}", disable=not progress):
-        t_emb = fixed_emb
-        if settings.timestep_schedule == "step_index":
-            t_emb = unet_conditioning(unet, batch_size, i)[0]
-        sigma = tf.constant(settings.blur_sigma * (1.0 - i / settings.steps), tf.float32)
-        began = time.perf_counter()
-        values.append(step(t_emb, alphas, context, sigma).numpy())
-        seconds.append(time.perf_counter() - began)
-    latents = param.latent().numpy()
-    if not np.isfinite(latents).all():
-        raise FloatingPointError(f"visualization diverged: non-finite latent; lower the "
-                                 f"learning rate (now {settings.learning_rate})")
-    images = param.image().numpy() if settings.param == "pixel" else None
-    return VizResult(latents, np.stack(values), np.array(seconds), images)
+    return Visualizer(unet, objective, settings, batch_size, encoder).run(
+        timesteps, context, start, progress)
+
+
+class Visualizer:
+    """`visualize` for many batches of one shape: the step is compiled once, and each `run`
+    starts the parametrization and the optimizer afresh. The objective must then read its
+    per-item targets from tensors (e.g. `objectives.item_sae_features` over a tf.Variable) so
+    that a new batch is a new value, not a new trace.
+
+    Args: unet, objective, settings, batch_size, encoder as `visualize`; stateless: draw the
+    jitter, affine and noise from seeds (settings.seed, step), so that a batch's result does not
+    depend on what ran before it in this process (the atlas's shards); False (visualize's):
+    stateful draws seeded by `tf.random.set_seed(settings.seed)`, as before.
+    """
+
+    def __init__(self, unet, objective, settings, batch_size, encoder=None, stateless=False):
+        self.unet, self.settings, self.batch_size = unet, settings, batch_size
+        self.stateless = stateless
+        shape = tuple(unet.inputs[0].shape[1:])
+        if settings.param == "pixel":
+            if encoder is None:
+                raise ValueError("param='pixel' needs encoder=pipe.image_encoder (the VAE "
+                                 "encoder that turns the optimized image into the U-Net's "
+                                 "latent)")
+            shape = pixel_shape(encoder, shape)
+        self.shape = (batch_size,) + shape
+        self.param = Parametrization(settings.param, np.zeros(self.shape, np.float32), encoder)
+        self.optimizer = _optimizer(settings)
+        self.step = _build_step(unet, objective, settings, self.param, self.optimizer,
+                                stateless)
+
+    def _reset(self, start):
+        self.param.reset(start)
+        if self.optimizer is not None and self.optimizer.built:
+            for variable in self.optimizer.variables:
+                if "learning_rate" not in variable.path:   # iterations, moments, velocities
+                    variable.assign(tf.zeros_like(variable))
+
+    def run(self, timesteps=None, context=None, start=None, progress=False):
+        """One batch, arguments as `visualize`'s; returns VizResult."""
+        settings, batch_size = self.settings, self.batch_size
+        tf.random.set_seed(settings.seed)
+        if start is None:
+            start = start_latents(settings, self.shape[1:], batch_size)
+        start = np.asarray(start, np.float32)
+        if start.shape != self.shape:
+            raise ValueError(f"start has shape {start.shape}; expected {self.shape}")
+        self._reset(start)
+        ts = np.broadcast_to(np.asarray(settings.timestep if timesteps is None else timesteps),
+                             (batch_size,)).astype(np.int64)
+        if ts.min() < 0 or ts.max() > 999:
+            raise ValueError(f"timesteps {ts.tolist()} must be in 0..999")
+        alphas = tf.constant(tfm.ALPHAS_CUMPROD[ts])
+        fixed_emb, context = unet_conditioning(self.unet, batch_size, ts, context)
+        values, seconds = [], []
+        for i in tqdm(range(settings.steps), desc=f"visualize {batch_size}",
+                      disable=not progress):
+            t_emb = fixed_emb
+            if settings.timestep_schedule == "step_index":
+                t_emb = unet_conditioning(self.unet, batch_size, i)[0]
+            sigma = tf.constant(settings.blur_sigma * (1.0 - i / settings.steps), tf.float32)
+            seed = tf.constant([settings.seed, i], tf.int32)
+            began = time.perf_counter()
+            values.append(self.step(t_emb, alphas, context, sigma, seed).numpy())
+            seconds.append(time.perf_counter() - began)
+        latents = self.param.latent().numpy()
+        if not np.isfinite(latents).all():
+            raise FloatingPointError(f"visualization diverged: non-finite latent; lower the "
+                                     f"learning rate (now {settings.learning_rate})")
+        images = self.param.image().numpy() if settings.param == "pixel" else None
+        return VizResult(latents, np.stack(values), np.array(seconds), images)
 
 
 def denoised_estimate(unet, latents, timesteps, context=None, seed=0):

@@ -1,6 +1,9 @@
 """Transforms of the latent before the U-Net sees it (robustness), and of the gradient.
 
-Latent transforms take (B, h, w, 4) and a seed-free random draw inside the compiled step:
+Latent transforms take (B, h, w, 4) and a random draw inside the compiled step, seed-free
+(stateful, set by `tf.random.set_seed` before the trace) or from a `seed` tensor (2,) int32
+(stateless: the same seed gives the same draw whenever the step runs, so one compiled step can
+serve many batches and each batch's result depends only on its seeds):
 `jitter` (a circular shift by up to d latent pixels each way), `affine` (rotation and scale
 about the centre, bilinear, edges clamped), `noise_to_timestep` (the forward process
 z_t = sqrt(abar_t) z + sqrt(1 - abar_t) eps, keras-cv's `_ALPHAS_CUMPROD`). Gradient
@@ -22,11 +25,25 @@ def shift(x, dy, dx):
     return tf.roll(x, shift=[dy, dx], axis=[1, 2])
 
 
-def jitter(x, d):
+def uniform(shape, low, high, dtype=tf.float32, seed=None):
+    """tf.random.uniform, or its stateless twin when `seed` (2,) is given."""
+    if seed is None:
+        return tf.random.uniform(shape, low, high, dtype=dtype)
+    return tf.random.stateless_uniform(shape, seed, low, high, dtype=dtype)
+
+
+def normal(shape, seed=None):
+    """tf.random.normal, or its stateless twin when `seed` (2,) is given."""
+    if seed is None:
+        return tf.random.normal(shape)
+    return tf.random.stateless_normal(shape, seed)
+
+
+def jitter(x, d, seed=None):
     """A random circular shift by dy, dx uniform in -d..d (one draw for the batch)."""
     if d <= 0:
         return x
-    offsets = tf.random.uniform((2,), -d, d + 1, dtype=tf.int32)
+    offsets = uniform((2,), -d, d + 1, tf.int32, seed)
     return shift(x, offsets[0], offsets[1])
 
 
@@ -60,14 +77,14 @@ def affine(x, angle, scale):
     return top * (1 - wy) + bottom * wy
 
 
-def random_affine(x, max_degrees, max_scale):
+def random_affine(x, max_degrees, max_scale, seeds=(None, None)):
     """`affine` with angle uniform in +-max_degrees and scale log-uniform in
-    [1/max_scale, max_scale] (one draw for the batch)."""
+    [1/max_scale, max_scale] (one draw for the batch); seeds: the two draws' (stateless)."""
     if max_degrees <= 0 and max_scale <= 1:
         return x
-    angle = tf.random.uniform((), -max_degrees, max_degrees) * (math.pi / 180.0)
+    angle = uniform((), -max_degrees, max_degrees, seed=seeds[0]) * (math.pi / 180.0)
     log_s = math.log(max(max_scale, 1.0))
-    scale = tf.exp(tf.random.uniform((), -log_s, log_s))
+    scale = tf.exp(uniform((), -log_s, log_s, seed=seeds[1]))
     return affine(x, angle, scale)
 
 

@@ -141,26 +141,36 @@ class SaeVizJob(_SaeLatentJob):
 
     def settings(self):
         return {**self.base_settings(), "preset": self.preset, "steps": self.steps,
-                "context_prompt": self.context_prompt}
+                "context_prompt": self.context_prompt, "draws": "stateless"}
 
     def build(self):
+        """The profile, the context, and one `render.Visualizer` whose objective reads the
+        shard's latents from a tf.Variable: one compiled step for every shard, and a shard's
+        images depend only on its latents (stateless draws), whichever worker runs it."""
+        import tensorflow as tf
+
+        from keras_sd_interp.featureviz import objectives as obj
+        from keras_sd_interp.featureviz.render import Visualizer, VizSettings
+
         context = self.build_profile()
         text = np.asarray(context["pipe"].sampler.encode([self.context_prompt]), np.float32)
-        return {**context, "context": np.repeat(text, self.batch_size, axis=0)}
+        latents = tf.Variable(tf.zeros(self.batch_size, tf.int32), trainable=False)
+        objective = obj.item_sae_features(SAE_SITE, context["sae"], latents)
+        settings = VizSettings.preset(self.preset, steps=self.steps, seed=self.seed)
+        visualizer = Visualizer(context["pipe"].diffusion_model, objective, settings,
+                                self.batch_size, stateless=True)
+        return {**context, "context": np.repeat(text, self.batch_size, axis=0),
+                "latents": latents, "visualizer": visualizer}
 
     def run(self, context, shard):
         """Visualizes the shard's latents as one batch (see the module doc)."""
         from keras_sd_interp.featureviz import decode_to_uint8
-        from keras_sd_interp.featureviz import objectives as obj
-        from keras_sd_interp.featureviz.render import VizSettings, visualize
 
         latents, n = self.padded(shard)
         pipe, profile = context["pipe"], context["profile"]
-        objective, _ = obj.feature_batch(SAE_SITE, context["sae"], latents)
+        context["latents"].assign(np.asarray(latents, np.int32))
         timesteps = profile["peak_timestep"][latents]
-        settings = VizSettings.preset(self.preset, steps=self.steps, seed=self.seed)
-        result = visualize(pipe.diffusion_model, objective, settings, len(latents),
-                           timesteps=timesteps, context=context["context"], progress=False)
+        result = context["visualizer"].run(timesteps=timesteps, context=context["context"])
         images = decode_to_uint8(pipe.decoder, result.latents[:n], "corrected")
         return {"images": images, "timestep": timesteps[:n].astype(np.int32),
                 "objective": result.objective[:, :n].astype(np.float32),
