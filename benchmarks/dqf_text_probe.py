@@ -1,19 +1,17 @@
 """Does a deeper tiny CLIP text tower let the papers' DiffQuickFix reach the U-Net? A text-side
 probe that needs no U-Net training: for each tiny CLIP, the concept-token-only edit of text
 layer 0's attention out-projection (`editing.diffquickfix(..., positions="concept")`), and how
-far it moves the context the U-Net reads toward the context of the edited prompt.
+far it moves the context the U-Net reads toward the context of the edited prompt
+(`editing.evaluate.context_reach`).
 
     python benchmarks/dqf_text_probe.py --clip_dirs=keras_sd_interp/assets/tiny_clip,DIR
 
 Per CLIP and concept (all ten; target the class five on, as benchmarks/edit_eval.py; prompts
-"a X and a Y", "a Y and a X", "a X" with Y the class three on), the distance ratio
-
-    ||context_edited - context_target|| / ||context_original - context_target||
-
-summed over tokens (0: the edited context is the target prompt's; 1: nothing moved), and per
-token of "a X and a Y": the subject's own token, and the tokens after it (which the tiny U-Net
-reads its items from: `docs/tiny_clip.md`). The U-Net never runs: each CLIP's text tower is put
-into a bundle beside `--bundle_dir`'s U-Net only so that the pipeline and the lens carry it.
+"a X and a Y", "a Y and a X", "a X" with Y the class three on), the distance left, summed over
+tokens (0: the edited context is the target prompt's; 1: nothing moved), and in "a X and a Y"
+at the subject's own token (found by the tokenizer) and over the tokens after it (which the
+tiny U-Net reads its items from: `docs/tiny_clip.md`). The U-Net never runs: each CLIP's text
+tower is put beside `--bundle_dir`'s U-Net (`models.tiny_clip.pipeline_with_text_tower`).
 """
 
 import json
@@ -23,11 +21,10 @@ import tempfile
 import numpy as np
 from absl import app, flags
 
-from keras_sd_interp import editing, io
+from keras_sd_interp import editing, io, lens
 from keras_sd_interp.data.fashion_mnist import CLASS_NAMES
-from keras_sd_interp.models import bundled
-from keras_sd_interp.models.tiny import TinyPipeline
-from keras_sd_interp.models.tiny_clip import load_tiny_clip, text_encoder_from_clip
+from keras_sd_interp.editing.evaluate import context_reach
+from keras_sd_interp.models.tiny_clip import pipeline_with_text_tower
 
 flags.DEFINE_list("clip_dirs", ["keras_sd_interp/assets/tiny_clip"], "Tiny CLIP folders.")
 flags.DEFINE_string("bundle_dir", "candidates/tiny_clip_unet", "A bundle trained under a tiny "
@@ -36,34 +33,18 @@ flags.DEFINE_string("out", "figures/tiny/candidate/dqf_text_probe.json", "Where 
 FLAGS = flags.FLAGS
 
 
-def pipeline_with_text_tower(clip_dir, bundle_dir, work_dir):
-    """A TinyPipeline whose text encoder is `clip_dir`'s tower (written as a bundle)."""
-    base = TinyPipeline(bundle_dir=bundle_dir)
-    encoder = text_encoder_from_clip(load_tiny_clip(clip_dir))
-    record = dict(base.record, text_layers=encoder.num_text_layers)
-    models = {"unet": base.diffusion_model, "text_encoder": encoder,
-              "vae_encoder": base.vae_encoder, "decoder": base.decoder}
-    bundled.save_bundle(models, record, work_dir)
-    return TinyPipeline(bundle_dir=work_dir)
-
-
 def probe(pipe):
-    """{"ratio": (10,) per concept, "subject": (10,), "after": (10,)} distance ratios."""
+    """{"ratio", "subject", "after"}: (10,) distances left, one per concept."""
     ratio, subject, after = [], [], []
     for i, concept in enumerate(CLASS_NAMES):
         target, other = CLASS_NAMES[(i + 5) % 10], CLASS_NAMES[(i + 3) % 10]
         prompts = [f"a {concept} and a {other}", f"a {other} and a {concept}", f"a {concept}"]
-        original = np.asarray(pipe.encode_prompts(prompts))
-        wanted = np.asarray(pipe.encode_prompts([p.replace(concept, target) for p in prompts]))
         edit = editing.diffquickfix(pipe, concept, target, positions="concept")
-        edit.apply(pipe)
-        edited = np.asarray(pipe.encode_prompts(prompts))
-        edit.undo(pipe)
-        moved = np.linalg.norm(edited - wanted, axis=-1)        # (3, L)
-        apart = np.linalg.norm(original - wanted, axis=-1)      # 0 before the subject
+        _, moved, apart = context_reach(pipe, edit, concept, target, prompts)
+        last = lens.concept_span(pipe, prompts[0], concept).last
         ratio.append(moved.sum() / apart.sum())
-        subject.append(moved[0, 2] / apart[0, 2])               # "<start> a X ..."
-        after.append(moved[0, 3:].sum() / apart[0, 3:].sum())
+        subject.append(moved[0, last] / apart[0, last])
+        after.append(moved[0, last + 1:].sum() / apart[0, last + 1:].sum())
     return {"ratio": ratio, "subject": subject, "after": after}
 
 

@@ -35,9 +35,10 @@ flags.DEFINE_string("blend_words", "", "Local blend: one entry per prompt (sourc
                     "separated by ';', words of an entry joined by '+'; empty: no blend.")
 flags.DEFINE_float("threshold", 0.3, "Local blend threshold.")
 flags.DEFINE_float("start_blend", 0.2, "Local blend from this fraction of the steps on.")
-flags.DEFINE_enum("blend_normalize", "max", ["max", "minmax"], "Local blend: maps divided by "
-                  "their maximum (theirs) or scaled to 0..1 first (for maps that never fall "
-                  "near 0, e.g. tiny's; docs/prompt_to_prompt.md).")
+flags.DEFINE_enum("blend_normalize", "max", list(request_flags.BLEND_NORMALIZE),
+                  "Local blend: maps divided by their maximum (theirs) or scaled to 0..1 "
+                  "first (for maps that never fall near 0, e.g. tiny's; "
+                  "docs/prompt_to_prompt.md).")
 flags.DEFINE_enum("model", "tiny", ["tiny", "sd14"], "Which pipeline.")
 flags.DEFINE_string("weights_dir", None, "sd14: directory with keras-cv's .h5 files.")
 flags.DEFINE_bool("random_weights", False, "Use random weights (shapes only).")

@@ -2,6 +2,7 @@
 
 from keras_sd_interp.cli import prompt_problem
 from keras_sd_interp.editing import prompt_to_prompt as p2p
+from keras_sd_interp.editing.prompt_to_prompt.local_blend import NORMALIZE as BLEND_NORMALIZE
 
 
 def parse_bounds(text, what):
@@ -67,8 +68,8 @@ def request(flag_values):
 
 def unused_flags_problem(present, controller, blend_words):
     """None, or why flags given on the command line (`present`: their names) would be ignored:
-    the blend's --threshold/--start_blend/--blend_normalize without --blend_words, the reweight_* flags without
-    --controller=reweight."""
+    the blend's --threshold/--start_blend/--blend_normalize without --blend_words, the
+    reweight_* flags without --controller=reweight."""
     unused = [name for name in ("threshold", "start_blend", "blend_normalize")
               if name in present and not blend_words]
     if unused:

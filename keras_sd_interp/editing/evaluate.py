@@ -12,6 +12,7 @@
 
 import numpy as np
 
+from keras_sd_interp.editing.methods import swap_phrase
 from keras_sd_interp.scoring.judge import subject_spec
 
 
@@ -154,3 +155,25 @@ def evaluate_edit_scored(pipe, scorer, edit, concept, target, others, num_steps=
             "specificity": float(np.mean(after[n_eff + n_gen:] == before[n_eff + n_gen:])),
             "efficacy_before": float(np.mean(before[:n_eff] == goal)),
             "num_images": int(after.size), "candidates": candidates}
+
+
+def context_reach(pipe, edit, concept, target, prompts):
+    """How far `edit` moves the contexts of `prompts` (each naming `concept`) toward those of
+    the same prompts naming `target`: per prompt and token, the distance left,
+    ||edited - wanted|| / ||original - wanted|| (0: the edit made the target's context;
+    1: nothing moved; NaN where the two prompts agree, e.g. before the concept).
+
+    Returns (ratio (P, L) float, moved (P, L), apart (P, L)): the ratio and its two norms."""
+    wanted_prompts = [swap_phrase(prompt, concept, target) for prompt in prompts]
+    contexts = np.asarray(pipe.encode_prompts(list(prompts) + wanted_prompts))
+    original, wanted = contexts[:len(prompts)], contexts[len(prompts):]
+    edit.apply(pipe)
+    try:
+        edited = np.asarray(pipe.encode_prompts(list(prompts)))
+    finally:
+        edit.undo(pipe)
+    moved = np.linalg.norm(edited - wanted, axis=-1)
+    apart = np.linalg.norm(original - wanted, axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(apart > 1e-6, moved / np.maximum(apart, 1e-12), np.nan)
+    return ratio, moved, apart

@@ -244,3 +244,18 @@ def load_tiny_clip(clip_dir=ASSETS_DIR):
     record = read_clip_record(clip_dir)
     clip = build_tiny_clip(TinyCLIPConfig(**record["config"]))
     return bundled.load_component(clip, COMPONENT, clip_dir)
+
+
+def pipeline_with_text_tower(clip_dir, bundle_dir, work_dir):
+    """A TinyPipeline with `bundle_dir`'s U-Net and autoencoder and `clip_dir`'s text tower
+    (any depth), written as a bundle in `work_dir` so the pipeline and the lens load it as any
+    bundle. For text-side measurements: the U-Net was not trained under this tower."""
+    from keras_sd_interp.models.tiny import TinyPipeline
+
+    base = TinyPipeline(bundle_dir=bundle_dir)
+    encoder = text_encoder_from_clip(load_tiny_clip(clip_dir))
+    record = dict(base.record, text_layers=encoder.num_text_layers)
+    models = {"unet": base.diffusion_model, "text_encoder": encoder,
+              "vae_encoder": base.vae_encoder, "decoder": base.decoder}
+    bundled.save_bundle(models, record, work_dir)
+    return TinyPipeline(bundle_dir=work_dir)
