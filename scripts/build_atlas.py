@@ -38,15 +38,13 @@ flags.DEFINE_float("sae_amplify", 4.0, "The preview's amplified latent: its code
 flags.DEFINE_integer("sae_profile_prompts", 16, "Prompts traced to find each latent's peak "
                      "timestep and the prompt it fires most on.")
 flags.DEFINE_integer("sae_shard_size", 32, "SAE latents per shard (one batch).")
-flags.DEFINE_enum("engine", "inprocess", ["inprocess", "ray"], "Where shards run.")
-flags.DEFINE_integer("workers", 1, "Ray workers (one model each).")
-flags.DEFINE_string("address", None, "Ray cluster address (default: a local cluster).")
+cli.define_engine_flags()
 flags.DEFINE_string("run_dir", None, "Shard files (default: runs/atlas_<model>).")
 flags.DEFINE_string("out_dir", None, "The HTML atlas (default: outputs/atlas_<model>).")
 cli.check_index_list("layers", NUM_CONVS - 1)
 cli.check_index_list("units")
 for _name in ("steps", "paper_steps", "num_prompts", "num_steps", "shard_size",
-              "prompt_shard_size", "top_examples", "workers", "sae_viz_steps",
+              "prompt_shard_size", "top_examples", "sae_viz_steps",
               "sae_profile_prompts", "sae_shard_size"):
     cli.check_int(_name, minimum=1)
 flags.register_validator("viz", lambda values: all(
@@ -98,18 +96,7 @@ def _check_units(values):
     return True
 
 
-def _check_engine(values):
-    from keras_sd_interp.sweeps.runner import check_engine
-
-    try:
-        check_engine(values["engine"], values["workers"], values["address"])
-    except ValueError as error:
-        raise flags.ValidationError(str(error)) from None
-    return True
-
-
 flags.register_multi_flags_validator(["units", "sae_units", "layers", "model"], _check_units)
-flags.register_multi_flags_validator(["engine", "workers", "address"], _check_engine)
 
 
 def jobs_from_flags():

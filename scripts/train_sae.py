@@ -5,12 +5,16 @@
         --output=/tmp/sae.npz
     python scripts/train_sae.py --model=sd14 --weights_dir=DIR --prompts_file=prompts.txt \
         --step_stride=5 --positions=64 --max_gb=20 --expansion=16 --k=32
+    python scripts/train_sae.py --model=sd14 --weights_dir=DIR --prompts_file=prompts.txt \
+        --engine=ray --address=auto --collect_batch=8     # the collection on a Ray cluster
 
 Site: --site (default spatial_transformer_8 = SD 1.4's up_blocks.1.attentions.1; at 512 px
 16 x 16 positions x 1280 channels per image and step). Collection writes one shard per
 --collect_batch prompts into --run_dir/activations (atomically; --max_gb refuses a run whose
 estimate is larger, before any model is built), training reads them with tf.data and
-checkpoints into --run_dir/checkpoints. Rerunning with the same --run_dir resumes both; the run
+checkpoints into --run_dir/checkpoints. --engine=ray collects on Ray instead (the sweep runner's
+SaeCollectJob: one pipeline per worker, shards as tasks with retries, same arrays; --address for
+a cluster). Rerunning with the same --run_dir resumes both; the run
 records its settings and refuses other ones, naming the flag (--train_steps may grow). A NaN or
 inf activation or loss stops the run naming the step, and nothing is written to --output.
 Writes the weights (.npz) and a record (.json) beside them.
@@ -25,6 +29,7 @@ from absl import flags
 from keras_sd_interp import cli
 
 cli.define_model_flags(mini=True)
+cli.define_engine_flags("Ray workers collecting (one pipeline each).")
 flags.DEFINE_string("site", "spatial_transformer_8", "U-Net site whose output is encoded.")
 flags.DEFINE_integer("num_prompts", 320, "tiny: prompts generated (pairs and singles, seeded).")
 flags.DEFINE_list("prompts", ["a photo of a cat", "a photo of a dog", "a painting of a house",
@@ -168,6 +173,46 @@ def check_sae_shape(shape):
                              f"{shape[1]}); give at most that, or leave it out for all")
 
 
+def check_layout(shard_dir):
+    """A run's shards are collected by one engine: the in-process collection and the sweep
+    runner (Ray) lay their files out differently, and training reads one layout."""
+    from keras_sd_interp.training.sae_shards import shard_layout
+
+    layout = shard_layout(shard_dir)
+    wanted = "sweep" if FLAGS.engine == "ray" else "collect_shards"
+    if layout not in (None, wanted):
+        other = "inprocess" if layout == "collect_shards" else "ray"
+        raise app.UsageError(f"--engine={FLAGS.engine}: {shard_dir} holds shards collected "
+                             f"with --engine={other}; resume with --engine={other} or give a "
+                             "new --run_dir")
+
+
+def collect(plan, prompts, shard_dir):
+    """The activation shards of `prompts` in `shard_dir` (made where missing); returns their
+    paths. In process with this script's pipeline, or on Ray through the sweep runner."""
+    from keras_sd_interp.training.sae_shards import collect_shards, shard_files
+
+    if FLAGS.engine == "inprocess":
+        from keras_sd_interp import lens
+
+        pipe = cli.pipeline_from_flags(FLAGS)
+        if FLAGS.site not in lens.list_sites(pipe):
+            raise app.UsageError(f"--site={FLAGS.site!r} is not a site of {FLAGS.model}; see "
+                                 "lens.list_sites(pipe)")
+        return collect_shards(pipe, prompts, shard_dir, plan, FLAGS.max_gb * 1e9)
+    from keras_sd_interp.reports.shards import job_store
+    from keras_sd_interp.sweeps import run_sweep
+    from keras_sd_interp.sweeps.jobs.sae_collect import SaeCollectJob
+
+    job = SaeCollectJob(prompts=tuple(prompts), plan=plan, model=FLAGS.model,
+                        img_height=FLAGS.img_height, img_width=FLAGS.img_width,
+                        weights_dir=FLAGS.weights_dir, random_weights=FLAGS.random_weights,
+                        size=cli.model_size(FLAGS))
+    run_sweep(job, job.shards(), job_store(shard_dir, job), engine="ray",
+              workers=FLAGS.workers, address=FLAGS.address)
+    return shard_files(shard_dir)
+
+
 def main(argv):
     del argv
     from keras_sd_interp.training.run_settings import check_run_settings
@@ -180,6 +225,7 @@ def main(argv):
     plan = ShardPlan(FLAGS.site, FLAGS.num_steps, steps, FLAGS.guidance, FLAGS.positions,
                      FLAGS.collect_batch, FLAGS.seed, FLAGS.dtype)
     check_size(plan, len(prompts))
+    check_layout(os.path.join(run_dir, "activations"))
     try:
         check_run_settings(run_dir, run_settings(plan, prompts))
     except ValueError as error:
@@ -191,18 +237,13 @@ def main(argv):
 
 
 def train(plan, prompts, output, run_dir):
-    from keras_sd_interp import lens
     from keras_sd_interp.sae import DIFFUSERS_NAME, SparseAutoencoder
     from keras_sd_interp.training.sae import evaluate_sae, save_sae, train_sae_on_shards
-    from keras_sd_interp.training.sae_shards import collect_shards, sample_tokens
+    from keras_sd_interp.training.sae_shards import sample_tokens
 
     began = time.time()
-    pipe = cli.pipeline_from_flags(FLAGS)
-    if FLAGS.site not in lens.list_sites(pipe):
-        raise app.UsageError(f"--site={FLAGS.site!r} is not a site of {FLAGS.model}; see "
-                             "lens.list_sites(pipe)")
     shard_dir = os.path.join(run_dir, "activations")
-    shards = collect_shards(pipe, prompts, shard_dir, plan, FLAGS.max_gb * 1e9)
+    shards = collect(plan, prompts, shard_dir)
     collected = time.time() - began
     sample = sample_tokens(shard_dir, 20000, FLAGS.seed)
     print(f"{len(shards)} shards in {shard_dir} ({collected:.0f} s); tokens of width "
@@ -217,7 +258,8 @@ def train(plan, prompts, output, run_dir):
               if FLAGS.site == "spatial_transformer_8" else None, "model": FLAGS.model,
               "settings": run_settings(plan, prompts), "steps": list(plan.kept_steps()),
               "config": sae.config(), "train_steps": FLAGS.train_steps, "run_dir": run_dir,
-              "num_shards": len(shards), "collect_seconds": round(collected, 1),
+              "num_shards": len(shards), "engine": FLAGS.engine,
+              "collect_seconds": round(collected, 1),
               "total_seconds": round(time.time() - began, 1),
               "train_metrics_on_20k_sample": metrics, "history": history,
               "command": "python scripts/train_sae.py " + " ".join(

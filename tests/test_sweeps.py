@@ -71,6 +71,8 @@ def test_other_settings_refuse_naming_the_flag(tmp_path):
 @pytest.fixture(scope="module")
 def local_ray():
     ray = pytest.importorskip("ray")
+    if ray.is_initialized():   # left by an earlier run_sweep(engine="ray") in this process
+        ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 1024**2,
              log_to_driver=False)
     yield ray

@@ -46,6 +46,36 @@ def test_resumed_run_with_other_settings_is_refused_naming_the_flag(tmp_path):
     assert len(trained) == 2
 
 
+def test_ray_flags_without_ray_are_refused_while_parsing():
+    with pytest.raises(flags.IllegalFlagValueError, match="--workers=2.* are Ray's"):
+        with parsed_script("train_sae", "--workers=2"):
+            pass
+    with pytest.raises(flags.IllegalFlagValueError, match="--engine=spark: value should be one of <inprocess|ray>"):
+        with parsed_script("train_sae", "--engine=spark"):
+            pass
+
+
+def test_a_run_resumes_only_on_the_engine_that_collected_it(tmp_path):
+    """The two engines lay shards out differently: switching is refused before any model."""
+    run = tmp_path / "run"
+    (run / "activations").mkdir(parents=True)
+    (run / "activations" / "shard_00000.npz").write_bytes(b"")
+    args = (f"--run_dir={run}", f"--output={tmp_path}/s.npz")
+    with parsed_script("train_sae", *args, "--engine=ray") as module:
+        module.train = lambda *a: pytest.fail("trained a run of the other engine")
+        with pytest.raises(app.UsageError, match="collected with --engine=inprocess; resume "
+                                                   "with --engine=inprocess"):
+            module.main([])
+    other = tmp_path / "other" / "activations" / "shards" / "sae_acts"
+    other.mkdir(parents=True)
+    (other / "prompts_00000-00002.npz").write_bytes(b"")
+    with parsed_script("train_sae", f"--run_dir={tmp_path}/other",
+                       f"--output={tmp_path}/s.npz") as module:
+        module.train = lambda *a: pytest.fail("trained a run of the other engine")
+        with pytest.raises(app.UsageError, match="collected with --engine=ray"):
+            module.main([])
+
+
 def test_sd14_budget_is_checked_before_any_model(tmp_path):
     args = ("--model=sd14", "--max_gb=0.1", f"--run_dir={tmp_path}/r")
     with parsed_script("train_sae", *args) as module:
@@ -71,7 +101,32 @@ def test_tiny_end_to_end_and_resume(tmp_path):
     assert [row["step"] for row in record["history"]] == [4, 6]
     assert load_sae(str(tmp_path / "s.npz")).num_latents == 192
     refused = run_script("train_sae", *args, "--train_steps=6", "--seed=1")
-    assert refused.returncode != 0 and "--seed=1 differs" in refused.stderr
+    # the seed draws the prompts, so their digest differs too: both are named
+    assert refused.returncode != 0 and "also --seed=1 (started with 0)" in refused.stderr
+
+
+@pytest.mark.slow
+def test_tiny_collection_on_ray_trains_the_same_sae(tmp_path):
+    """--engine=ray (a local cluster, 2 workers): the sweep runner's shards hold the in-process
+    collection's arrays, so the SAE trained on them is the same to float precision."""
+    pytest.importorskip("ray")
+    from keras_sd_interp.sae import load_sae
+
+    common = ["--num_prompts=4", "--num_steps=2", "--collect_batch=2", "--batch_size=8",
+              "--expansion=2", "--k=4", "--train_steps=4"]
+    saes = {}
+    for engine in ("inprocess", "ray"):
+        extra = ["--engine=ray", "--workers=2"] if engine == "ray" else []
+        done = run_script("train_sae", *common, *extra, f"--run_dir={tmp_path}/{engine}",
+                          f"--output={tmp_path}/{engine}.npz")
+        assert done.returncode == 0, done.stderr[-2000:]
+        saes[engine] = load_sae(str(tmp_path / f"{engine}.npz"))
+    record = json.loads((tmp_path / "ray.json").read_text())
+    assert (record["engine"], record["num_shards"]) == ("ray", 2)
+    assert len(list((tmp_path / "ray" / "activations").glob("shards/sae_acts/prompts_*.npz"))) == 2
+    for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
+        np.testing.assert_allclose(getattr(saes["ray"], name).numpy(),
+                                   getattr(saes["inprocess"], name).numpy(), atol=1e-5)
 
 
 @pytest.mark.slow

@@ -334,6 +334,31 @@ def require_out_dir(path):
 SCORERS = ("judge", "clip")
 
 
+def define_engine_flags(workers_help="Ray workers (one model each).",
+                        flag_values=flags.FLAGS):
+    """Defines --engine (inprocess | ray), --workers and --address for a script whose bulk
+    work runs on `sweeps.run_sweep`, checked together while parsing (`sweeps.runner.check_engine`:
+    Ray's settings given to the in-process engine are refused)."""
+    from keras_sd_interp.sweeps.runner import ENGINES, check_engine
+
+    flags.DEFINE_enum("engine", "inprocess", list(ENGINES), "Where shards run: here, or on "
+                      "Ray (pip install -e \".[ray]\").", flag_values=flag_values)
+    flags.DEFINE_integer("workers", 1, workers_help, flag_values=flag_values)
+    flags.DEFINE_string("address", None, "Ray cluster address (default: a local cluster).",
+                        flag_values=flag_values)
+    check_int("workers", minimum=1, flag_values=flag_values)
+
+    def check(values):
+        try:
+            check_engine(values["engine"], values["workers"], values["address"])
+        except ValueError as error:
+            raise flags.ValidationError(str(error)) from None
+        return True
+
+    flags.register_multi_flags_validator(["engine", "workers", "address"], check,
+                                         flag_values=flag_values)
+
+
 def define_scorer_flags():
     """Defines --scorer (auto | judge | clip), --clip_preset, --clip_dir (see `scorer_from_flags`)
     and checks them with --model (define_model_flags first)."""

@@ -1,6 +1,6 @@
 """A run folder remembers the settings it was started with, so that a rerun resumes only the
 same run: `check_run_settings(run_dir, {"seed": 0, ...})` writes `settings.json` the first time
-and afterwards raises ValueError naming the first setting that differs."""
+and afterwards raises ValueError naming the settings that differ."""
 
 import json
 import math
@@ -17,7 +17,8 @@ def check_run_settings(run_dir, settings):
     """Records `settings` (dict name -> JSON value, names as the script's flags) in `run_dir`,
     or checks them against the recorded ones; returns the path of the settings file.
 
-    Raises ValueError for a run_dir that is a file, or a setting that is NaN or inf (it would
+    Raises ValueError naming every setting that differs (the first in name order leads), for a
+    run_dir that is a file, or a setting that is NaN or inf (it would
     never equal itself, so the run could never resume); TypeError for settings that are not a
     dict or a value that is not JSON (NumPy scalars are taken as their Python values)."""
     if os.path.exists(run_dir) and not os.path.isdir(run_dir):
@@ -31,13 +32,17 @@ def check_run_settings(run_dir, settings):
         return path
     with open(path) as f:
         recorded = json.load(f)
-    for name in sorted(set(recorded) | set(settings)):
-        if recorded.get(name) != settings.get(name):
-            raise ValueError(
-                f"--{name}={settings.get(name)!r} differs from the run in {run_dir!r}, started "
-                f"with --{name}={recorded.get(name)!r}: rerun with the same flags to resume it, "
-                "or give a new --run_dir"
-            )
+    differing = [name for name in sorted(set(recorded) | set(settings))
+                 if recorded.get(name) != settings.get(name)]
+    if differing:
+        name, others = differing[0], differing[1:]
+        also = "; also " + ", ".join(f"--{other}={settings.get(other)!r} (started with "
+                                     f"{recorded.get(other)!r})" for other in others)
+        raise ValueError(
+            f"--{name}={settings.get(name)!r} differs from the run in {run_dir!r}, started "
+            f"with --{name}={recorded.get(name)!r}{also if others else ''}: rerun with the "
+            "same flags to resume it, or give a new --run_dir"
+        )
     return path
 
 

@@ -53,6 +53,16 @@ def shard_files(folder):
     return files or sorted(glob.glob(os.path.join(folder, "shards", "*", "prompts_*.npz")))
 
 
+def shard_layout(folder):
+    """Which writer made `folder`'s shards: "collect_shards" (`shard_*.npz`), "sweep" (the
+    sweep runner's `shards/<job>/prompts_*.npz`), or None (no shard yet)."""
+    if glob.glob(os.path.join(folder, "shard_*.npz")):
+        return "collect_shards"
+    if glob.glob(os.path.join(folder, "shards", "*", "prompts_*.npz")):
+        return "sweep"
+    return None
+
+
 def write_shard(path, arrays):
     """Writes one shard (.npz) atomically."""
     with io.atomic_path(path) as tmp:

@@ -26,7 +26,7 @@ def prompts_digest(prompts):
 @dataclasses.dataclass(frozen=True)
 class SaeCollectJob:
     """Attributes: prompts (tuple of N strings), plan (ShardPlan), and the pipeline's model,
-    img_height, img_width, weights_dir, random_weights (as `models.load_pipeline`)."""
+    img_height, img_width, weights_dir, random_weights, size (as `models.load_pipeline`)."""
 
     prompts: tuple
     plan: ShardPlan = ShardPlan()
@@ -35,12 +35,13 @@ class SaeCollectJob:
     img_width: int = None
     weights_dir: str = None
     random_weights: bool = False
+    size: str = "full"
     name: str = "sae_acts"
 
     def settings(self):
         return {**self.plan.settings(len(self.prompts)), "model": self.model,
                 "img_height": self.img_height, "img_width": self.img_width,
-                "random_weights": self.random_weights,
+                "random_weights": self.random_weights, "size": self.size,
                 "prompts_sha1": prompts_digest(self.prompts)}
 
     def shards(self):
@@ -52,7 +53,8 @@ class SaeCollectJob:
         from keras_sd_interp.models import load_pipeline
 
         pipe = load_pipeline(self.model, self.img_height, self.img_width,
-                             weights_dir=self.weights_dir, random_weights=self.random_weights)
+                             weights_dir=self.weights_dir, random_weights=self.random_weights,
+                             size=self.size)
         shape = lens.list_sites(pipe).get(self.plan.site)
         if shape is None or len(shape) != 3:
             raise ValueError(f"site {self.plan.site!r} has shape {shape}: give a (h, w, C) "
