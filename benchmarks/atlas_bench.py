@@ -5,6 +5,8 @@
     python benchmarks/atlas_bench.py --part=engines_probe  # the same with a model-free job
     python benchmarks/atlas_bench.py --part=sd14         # cost per filter, SD v1.4 random, 256px
     python benchmarks/atlas_bench.py --part=sae          # SAE viz / preview / collection jobs
+    python benchmarks/atlas_bench.py --part=batch --convs=3,9,30,50 --batch_sizes=32,64,96,128
+                                                         # filter-steps/s against the batch
 
 Prints one JSON line per measurement. The machine is shared (2 cores, other jobs running), so
 absolute numbers are noisy; ratios measured back to back are the meaningful part.
@@ -21,7 +23,7 @@ from keras_sd_interp.sweeps import run_sweep, unit_shards
 from keras_sd_interp.sweeps.jobs.filters import FilterVizJob
 from keras_sd_interp.sweeps.jobs.probe import ProbeJob
 
-flags.DEFINE_enum("part", "trace", ["trace", "engines", "engines_probe", "sd14", "sae"],
+flags.DEFINE_enum("part", "trace", ["trace", "engines", "engines_probe", "sd14", "sae", "batch"],
                   "What to measure.")
 flags.DEFINE_integer("sae_viz_steps", 150, "--part=sae: visualization steps per latent.")
 flags.DEFINE_integer("sae_shards", 2, "--part=sae: shards timed per job (the first traces).")
@@ -32,6 +34,8 @@ flags.DEFINE_integer("probe_work", 400, "--part=engines_probe: matrix products p
 flags.DEFINE_list("convs", ["3", "30", "50"], "Convs for --part=trace/engines.")
 flags.DEFINE_integer("steps", 5, "Descent steps per shard.")
 flags.DEFINE_integer("shard_size", 32, "Filters per shard.")
+flags.DEFINE_list("batch_sizes", ["32", "64", "96", "128"], "--part=batch: batches per conv "
+                  "(filters repeat where the conv has fewer).")
 flags.DEFINE_integer("shards_per_conv", 1, "Shards per conv.")
 FLAGS = flags.FLAGS
 
@@ -142,8 +146,30 @@ def measure_sae():
                                           / (built + sum(seconds)), 3))
 
 
+def measure_batch():
+    """Corrected descent on the tiny U-Net, per conv and batch size: a 3-step warm-up (the
+    trace), then --steps timed steps; the batches of a conv run back to back."""
+    from keras_sd_interp.featureviz import DescentSettings, conv_target, optimize_latents
+    from keras_sd_interp.lens.taps import conv_filter_count
+
+    unet, _ = FilterVizJob().models()
+    for conv in (int(c) for c in FLAGS.convs):
+        count = conv_filter_count("tiny", conv)
+        for steps, timed in ((3, False), (FLAGS.steps, True)):
+            for batch in (int(b) for b in FLAGS.batch_sizes):
+                targets = [conv_target(unet, conv, f % count, "corrected") for f in range(batch)]
+                began = time.perf_counter()
+                optimize_latents(unet, targets, DescentSettings.corrected(steps=steps),
+                                 progress=False)
+                seconds = time.perf_counter() - began
+                if timed:
+                    emit(part="batch", conv=conv, filters=count, batch=batch, steps=steps,
+                         seconds=round(seconds, 2),
+                         filter_steps_per_s=round(batch * steps / seconds, 1))
+
+
 def main(_):
-    {"trace": measure_trace, "engines": measure_engines, "sd14": measure_sd14, "sae": measure_sae,
+    {"batch": measure_batch, "trace": measure_trace, "engines": measure_engines, "sd14": measure_sd14, "sae": measure_sae,
      "engines_probe": lambda: measure_engines(probe=True)}[FLAGS.part]()
 
 

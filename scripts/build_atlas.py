@@ -28,7 +28,8 @@ flags.DEFINE_integer("steps", 50, "Corrected-mode descent steps.")
 flags.DEFINE_integer("paper_steps", 300, "Paper-mode steps (the course: 300).")
 flags.DEFINE_integer("num_prompts", 64, "Prompts of the activity sweep.")
 flags.DEFINE_integer("num_steps", 10, "Denoising steps per generated prompt.")
-flags.DEFINE_integer("shard_size", 32, "Filters per visualization shard (one batch).")
+flags.DEFINE_integer("shard_size", 128, "Filters per visualization shard (one batch; 128 "
+                     "runs 1.2-1.5x more filter-steps/s than 32 on the tiny U-Net).")
 flags.DEFINE_integer("prompt_shard_size", 8, "Prompts per activity shard (one batch).")
 flags.DEFINE_integer("top_examples", 4, "Top examples per unit.")
 flags.DEFINE_list("sae_jobs", ["viz", "edit"], "SAE latent sweeps: viz (timestep-aware feature "
@@ -37,7 +38,8 @@ flags.DEFINE_integer("sae_viz_steps", 150, "Optimization steps of an SAE latent'
 flags.DEFINE_float("sae_amplify", 4.0, "The preview's amplified latent: its code times this.")
 flags.DEFINE_integer("sae_profile_prompts", 16, "Prompts traced to find each latent's peak "
                      "timestep and the prompt it fires most on.")
-flags.DEFINE_integer("sae_shard_size", 32, "SAE latents per shard (one batch).")
+flags.DEFINE_integer("sae_shard_size", 96, "SAE latents per shard (one batch; 96 runs 1.5x "
+                     "more latents/s than 32 on the tiny U-Net; 1,536 = 16 x 96).")
 cli.define_engine_flags()
 flags.DEFINE_string("run_dir", None, "Shard files (default: runs/atlas_<model>).")
 flags.DEFINE_string("out_dir", None, "The HTML atlas (default: outputs/atlas_<model>).")
@@ -142,9 +144,8 @@ def main(_):
     sweep_files = SweepFiles(FLAGS.run_dir or f"runs/atlas_{FLAGS.model}")
     out_dir = FLAGS.out_dir or f"outputs/atlas_{FLAGS.model}"
     cli.require_out_dir(out_dir)  # the defaults (the flags are checked while parsed)
-    reports = run_atlas_sweeps(viz_jobs, activity_job, sweep_files, FLAGS.shard_size,
-                               FLAGS.prompt_shard_size, units, sae_jobs=sae_jobs,
-                               sae_units=sae_units, sae_shard_size=FLAGS.sae_shard_size,
+    reports = run_atlas_sweeps(viz_jobs, activity_job, sweep_files, FLAGS.prompt_shard_size,
+                               units, sae_jobs=sae_jobs, sae_units=sae_units,
                                engine=FLAGS.engine, workers=FLAGS.workers,
                                address=FLAGS.address)
     for name, report in reports.items():
@@ -158,8 +159,7 @@ def main(_):
     convs = parse_numbers(FLAGS.layers) or list(range(NUM_CONVS))
     count = build_atlas(unet, sweep_files, viz_jobs, activity_job, AtlasFiles(out_dir), convs,
                         units, sae_units, FLAGS.top_examples,
-                        prompt_shard_size=FLAGS.prompt_shard_size, sae_jobs=sae_jobs,
-                        sae_shard_size=FLAGS.sae_shard_size)
+                        prompt_shard_size=FLAGS.prompt_shard_size, sae_jobs=sae_jobs)
     logging.info("wrote %d unit pages to %s/index.html", count, out_dir)
 
 

@@ -77,8 +77,8 @@ def atlas_dir(tmp_path_factory):
     viz = FilterVizJob(steps=2, convs=(CONV,), batch_size=4)
     activity = ActivityJob(num_prompts=4, num_steps=2)
     sae_jobs = [SaeVizJob(steps=3, **SAE_COMMON), SaeEditJob(amplify=8.0, **SAE_COMMON)]
-    sweeps = dict(shard_size=4, prompt_shard_size=2, units=UNITS, progress=False,
-                  sae_jobs=sae_jobs, sae_units=SAE_UNITS, sae_shard_size=2)
+    sweeps = dict(prompt_shard_size=2, units=UNITS, progress=False,
+                  sae_jobs=sae_jobs, sae_units=SAE_UNITS)
     reports = run_atlas_sweeps([viz], activity, sweep_files, **sweeps)
     assert [len(r.written) for r in reports.values()] == [1, 2, 2, 2]   # SAE: 0-1, 2-3
     again = run_atlas_sweeps([viz], activity, sweep_files, **sweeps)
@@ -86,8 +86,7 @@ def atlas_dir(tmp_path_factory):
     unet = viz.models()[0]   # built once in this process, by the sweep
     count = build_atlas(unet, sweep_files, [viz], activity, AtlasFiles(str(root / "html")),
                         [CONV], UNITS, sae_units=SAE_UNITS, num_top=2, circuits_top_k=2,
-                        prompt_shard_size=2, progress=False, sae_jobs=sae_jobs,
-                        sae_shard_size=2)
+                        prompt_shard_size=2, progress=False, sae_jobs=sae_jobs)
     assert count == len(UNITS) + len(SAE_UNITS)
     return str(root / "html")
 
@@ -224,6 +223,14 @@ def test_jobs_pickle_for_ray_and_know_their_units_unbuilt():
     assert len(SaeVizJob(profile_prompts=5).settings()["profile"]) == 5
     with pytest.raises(ValueError, match="no bundled SAE"):
         SaeVizJob(model="sd14").settings()
+
+
+def test_a_shard_is_padded_to_the_batch_or_to_its_conv_if_smaller():
+    """One shape per conv (one trace), and no 32-filter conv computed as a batch of 128."""
+    job = FilterVizJob()
+    assert job.batch_size == 128 and max(job.units().values()) == 96   # tiny: one shard a conv
+    assert [job.padded_size(k) for k in (9, 30, 51)] == [64, 96, 4]
+    assert [FilterVizJob(batch_size=64).padded_size(k) for k in (9, 30, 51)] == [64, 64, 4]
 
 
 def test_streamed_selectivity_equals_class_selectivity():

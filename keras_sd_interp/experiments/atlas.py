@@ -112,10 +112,11 @@ def conv_records(unet, sweep_files, viz_jobs, tables, conv_index, units=None, nu
     return records
 
 
-def sae_job_units(sweep_files, job, units=None, shard_size=16):
-    """latent -> {array name: its row} of an SAE job's shards on disk (`units`: those only)."""
+def sae_job_units(sweep_files, job, units=None):
+    """latent -> {array name: its row} of an SAE job's shards on disk (shards of the job's
+    `batch_size`; `units`: those only)."""
     store, found = sweep_files.store(job), {}
-    for shard in unit_shards(job.name, job.units(), shard_size):
+    for shard in unit_shards(job.name, job.units(), job.batch_size):
         arrays = None
         if units is None or any(shard.start <= u < shard.stop for u in units):
             arrays = store.load(shard)
@@ -150,15 +151,14 @@ def preview_record(edit_job, found):
             "change_ablated": float(found["change_ablated"])}
 
 
-def sae_records(tables, units=None, sweep_files=None, sae_jobs=(), sae_shard_size=16):
+def sae_records(tables, units=None, sweep_files=None, sae_jobs=()):
     """One record per SAE latent (all, or those in `units`); `sae_jobs`: the SaeVizJob /
     SaeEditJob whose shards in `sweep_files` add visualizations and previews."""
     if "sae" not in tables.top:
         return []
     count = tables.top["sae"]["value"].shape[1]
     chosen = [u for u in range(count) if units is None or u in units]
-    rows = {job.name: sae_job_units(sweep_files, job, chosen, sae_shard_size)
-            for job in sae_jobs}
+    rows = {job.name: sae_job_units(sweep_files, job, chosen) for job in sae_jobs}
     edit = next((job for job in sae_jobs if job.name == "sae_edit"), None)
     records = []
     for u in chosen:
@@ -187,10 +187,10 @@ def paper_circuits(unet, top_k=5):
 
 def build_atlas(unet, sweep_files, viz_jobs, activity_job, files, convs, units=None,
                 sae_units=None, num_top=4, circuits_top_k=5, prompt_shard_size=8,
-                progress=True, sae_jobs=(), sae_shard_size=16):
+                progress=True, sae_jobs=()):
     """Reads the shards, makes every record and hands them to `files` (an AtlasFiles):
     `files.write(records_by_group, circuits, prompts_images)`. Returns the number of units.
-    sae_jobs: SaeVizJob / SaeEditJob (their shards of sae_shard_size latents)."""
+    sae_jobs: SaeVizJob / SaeEditJob (their shards of `batch_size` latents)."""
     from tqdm.auto import tqdm
 
     groups = list(convs) + (["sae"] if sae_units is None or len(sae_units) else [])
@@ -198,8 +198,7 @@ def build_atlas(unet, sweep_files, viz_jobs, activity_job, files, convs, units=N
     by_group = {}
     for k in tqdm(convs, desc="atlas convs", disable=not progress):
         by_group[f"conv_{k}"] = conv_records(unet, sweep_files, viz_jobs, tables, k, units)
-    sae = sae_records(tables, sae_units, sweep_files, sae_jobs, sae_shard_size) \
-        if "sae" in groups else []
+    sae = sae_records(tables, sae_units, sweep_files, sae_jobs) if "sae" in groups else []
     if sae:
         by_group["sae"] = sae
     files.write(by_group, paper_circuits(unet, circuits_top_k), tables.images)
@@ -214,18 +213,18 @@ def selected_shards(shards, units):
     return [s for s in shards if any(s.start <= u < s.stop for u in units)]
 
 
-def run_atlas_sweeps(viz_jobs, activity_job, sweep_files, shard_size=32, prompt_shard_size=8,
-                     units=None, progress=True, sae_jobs=(), sae_units=None, sae_shard_size=16,
-                     **engine):
-    """Runs the visualization sweeps (the units selected), the SAE latent sweeps (`sae_jobs`,
+def run_atlas_sweeps(viz_jobs, activity_job, sweep_files, prompt_shard_size=8, units=None,
+                     progress=True, sae_jobs=(), sae_units=None, **engine):
+    """Runs the visualization sweeps (the units selected, in shards of each job's
+    `batch_size`, the grid `viz_images` reads back), the SAE latent sweeps (`sae_jobs`,
     the latents `sae_units`, None: all) and the activity sweep into `sweep_files` (a
     `reports.shards.SweepFiles`: each job's store);
     returns {job name: SweepReport}. `engine`: run_sweep's engine, workers, address."""
     from keras_sd_interp.sweeps import run_sweep
 
     reports = {}
-    chosen = [(job, shard_size, units) for job in viz_jobs]
-    chosen += [(job, sae_shard_size, sae_units) for job in sae_jobs]
+    chosen = [(job, job.batch_size, units) for job in viz_jobs]
+    chosen += [(job, job.batch_size, sae_units) for job in sae_jobs]
     for job, size, selection in chosen:
         shards = selected_shards(unit_shards(job.name, job.units(), size), selection)
         reports[job.name] = run_sweep(job, shards, sweep_files.store(job),

@@ -4,7 +4,8 @@
     run_sweep(job, unit_shards(job.name, job.units(), size=32), SweepFiles(run_dir).store(job))
 
 A shard's filters are optimized as one batch (`featureviz.optimize_latents`), padded to the
-shard size so that every call has one shape: one trace per conv (a second shape made
+shard size (or the conv's filter count, if smaller) so that every call on a conv has one shape:
+one trace per conv (a second shape made
 `reduce_retracing` trace again). Tracing a truncated model is the big fixed cost: 6 s (conv 3) to
 86 s (conv 50) on the tiny U-Net on this loaded 2-core machine. `tap_all` taps every conv in one
 compiled step, traced once per worker, but then every item pays the whole U-Net's forward and
@@ -57,8 +58,9 @@ class FilterVizJob:
         direction: "descent" (the paper) or "ascent"; steps, learning_rate (None: the mode's).
         tap_all: one compiled step tapping every conv (see the module doc).
         convs: conv indices to cover (None: all 52).
-        batch_size: every shard's batch is padded to it (give the shard size): one shape, one
-            trace.
+        batch_size: every shard's batch is padded to it, or to the conv's filter count where
+            that is smaller (give the shard size): one shape per conv, one trace. On the tiny
+            U-Net 128 runs 1.2-1.5x more filter-steps/s than 32 (docs/atlas.md).
     """
 
     model: str = "tiny"
@@ -72,7 +74,7 @@ class FilterVizJob:
     random_weights: bool = False
     tap_all: bool = False
     convs: tuple = None
-    batch_size: int = 32
+    batch_size: int = 128
 
     @property
     def name(self):
@@ -116,12 +118,17 @@ class FilterVizJob:
                                 for k in range(NUM_CONVS)})
         return {"unet": unet, "decoder": decoder, "addresses": addresses}
 
+    def padded_size(self, conv_index):
+        """The batch of every shard of a conv: `batch_size`, or the conv's filter count where
+        that is smaller (a 32-filter conv is not padded to a batch of 128)."""
+        return min(self.batch_size, conv_filter_count(self.model, conv_index))
+
     def run(self, context, shard):
-        """Optimizes the shard's filters as one batch, padded to `batch_size` by repeating its
+        """Optimizes the shard's filters as one batch, padded to `padded_size` by repeating its
         first filter; returns images, latents and losses."""
         unet, conv = context["unet"], site_conv(shard.site)
         filters = list(range(shard.start, shard.stop))
-        padded = filters + [filters[0]] * max(0, self.batch_size - len(filters))
+        padded = filters + [filters[0]] * max(0, self.padded_size(conv) - len(filters))
         targets = [conv_target(unet, conv, f, self.mode) for f in padded]
         settings = self.descent_settings()
         result = optimize_latents(unet, targets, settings, progress=False,
