@@ -76,11 +76,10 @@ def measure_engines(probe=False):
     if probe:
         job = ProbeJob(work=FLAGS.probe_work)
         shards = unit_shards(job.name, {"probe": 16 * FLAGS.shard_size}, FLAGS.shard_size)
-    import ray
+    from keras_sd_interp.sweeps import engines
 
     began = time.perf_counter()   # the local cluster's start is paid once, not per run
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 1024**2,
-             log_to_driver=False)
+    engines.connect(workers=2)
     emit(part="ray_init", seconds=round(time.perf_counter() - began, 1))
     if probe:  # warm Ray's worker processes (a fresh one costs tens of seconds here), untimed
         timed_sweep(ProbeJob(work=1), shards[:2], engine="ray", workers=2)

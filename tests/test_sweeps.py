@@ -104,3 +104,12 @@ def test_ray_worker_killed_mid_shard_loses_and_doubles_nothing(local_ray, tmp_pa
     expected = ProbeJob(work=50).run(None, shards[0].__class__("probe", "a", 0, 48))["values"]
     np.testing.assert_array_equal(values, expected)
     assert json.load(open(os.path.join(run_dir, "settings.json"))) == {"job": "probe", "work": 50}
+
+
+def test_actors_share_the_cpus_so_that_every_one_can_be_placed():
+    from keras_sd_interp.sweeps.engines import actor_cpus
+
+    assert [actor_cpus([2], w) for w in (1, 2, 3)] == [2, 1, 1]      # this machine
+    assert actor_cpus([8, 8], 3) == 4          # two actors fit each node, three are placed
+    assert actor_cpus([16, 4], 2) == 4         # every node holds its share: the small one too
+    assert actor_cpus([0.5], 1) == 1
