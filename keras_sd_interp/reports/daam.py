@@ -115,7 +115,7 @@ def comparison_figure(rows, title=None):
     columns = 1 + max(len(maps) for _, _, maps in rows)
     height, width = np.asarray(rows[0][1]).shape[:2]
     scale = 2.2 / max(height, width) * 2
-    fig, axes = plt.subplots(len(rows), columns, squeeze=False,
+    fig, axes = plt.subplots(len(rows), columns, squeeze=False, layout="constrained",
                              figsize=(columns * width * scale, len(rows) * (height * scale + 0.4)))
     for ax in axes.flat:
         ax.axis("off")
