@@ -174,17 +174,12 @@ def check_sae_shape(shape):
 
 
 def check_layout(shard_dir):
-    """A run's shards are collected by one engine: the in-process collection and the sweep
-    runner (Ray) lay their files out differently, and training reads one layout."""
-    from keras_sd_interp.training.sae_shards import shard_layout
+    """A run's shards are resumed only by the engine that collected them."""
+    from keras_sd_interp.training.sae_shards import engine_problem
 
-    layout = shard_layout(shard_dir)
-    wanted = "sweep" if FLAGS.engine == "ray" else "collect_shards"
-    if layout not in (None, wanted):
-        other = "inprocess" if layout == "collect_shards" else "ray"
-        raise app.UsageError(f"--engine={FLAGS.engine}: {shard_dir} holds shards collected "
-                             f"with --engine={other}; resume with --engine={other} or give a "
-                             "new --run_dir")
+    problem = engine_problem(shard_dir, FLAGS.engine)
+    if problem:
+        raise app.UsageError(problem)
 
 
 def collect(plan, prompts, shard_dir):

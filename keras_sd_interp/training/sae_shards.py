@@ -63,6 +63,18 @@ def shard_layout(folder):
     return None
 
 
+def engine_problem(folder, engine):
+    """None when `engine` ("inprocess" or "ray") can resume the shards in `folder`, else why
+    not: the in-process collection and the sweep runner lay their files out differently."""
+    layout = shard_layout(folder)
+    wanted = "sweep" if engine == "ray" else "collect_shards"
+    if layout in (None, wanted):
+        return None
+    other = "inprocess" if layout == "collect_shards" else "ray"
+    return (f"--engine={engine}: {folder} holds shards collected with --engine={other}; "
+            f"resume with --engine={other} or give a new --run_dir")
+
+
 def write_shard(path, arrays):
     """Writes one shard (.npz) atomically."""
     with io.atomic_path(path) as tmp:
