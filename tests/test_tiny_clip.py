@@ -114,11 +114,12 @@ def test_saved_clip_loads_back_as_written(clip, tmp_path):
         tc.load_tiny_clip(str(tmp_path / "none"))
 
 
-def test_spatial_captions_describe_the_image():
+@pytest.mark.parametrize("style", ["spatial", "layout_first"])
+def test_spatial_captions_describe_the_image(style):
     items, labels = _items(200)
     images, captions, meanings = compositions.sample_batch(
-        items, labels, np.random.default_rng(0), 400, captions="spatial", return_meanings=True)
-    forms = {"and": 0, "left_right": 0, "right_left": 0}
+        items, labels, np.random.default_rng(0), 400, captions=style, return_meanings=True)
+    forms = dict.fromkeys(compositions.CAPTION_STYLES[style], 0)
     for image, caption, meaning in zip(images, captions, meanings):
         words = caption.split()
         if meaning >= 100:
@@ -131,7 +132,24 @@ def test_spatial_captions_describe_the_image():
         forms[form] += 1
         if form == "and":  # "a X and a Y" still means X left
             assert words[1] == compositions.CLASS_NAMES[left]
-    assert forms["and"] > forms["left_right"] > 40 and forms["right_left"] > 40
+        if style == "layout_first" and form != "and":  # the place comes before its item
+            first, second = (left, right) if form == "left_first" else (right, left)
+            assert words[:4] == ["on", "the", form.split("_")[0], "a"]
+            assert words[4] == compositions.CLASS_NAMES[first]
+            assert words[10] == compositions.CLASS_NAMES[second]
+    shares = sorted(forms.values())
+    assert forms["and"] == shares[-1] and shares[0] > 40, forms
+
+
+def test_every_caption_fits_the_tiny_clip_context():
+    tokenizer = tc.clip_tokenizer()
+    for form in compositions.PAIR_FORMS:
+        for caption in training.candidate_captions(form)[0]:
+            words = caption.split()
+            assert len(words) + 2 <= tokenizer.max_length, caption
+            assert all(word in tokenizer.vocabulary for word in words), caption
+    assert "half 'a X and a Y' (X left), a quarter 'on the left a X and on the right a Y'" in \
+        training.data_description("layout_first")
 
 
 def test_candidate_captions_are_the_110_distinct_captions_of_a_wording():

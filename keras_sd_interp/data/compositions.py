@@ -11,6 +11,10 @@ Caption styles (`sample_batch(..., captions=...)`):
   "a {left} on the left and a {right} on the right", a quarter "a {right} on the right and a
   {left} on the left", so that word order alone no longer tells the half (the tiny CLIP's and
   its U-Net's data). Singles are "a {item}" in both.
+- "layout_first": half of the pairs "a {left} and a {right}", a quarter "on the left a {left}
+  and on the right a {right}", a quarter "on the right a {right} and on the left a {left}": the
+  place comes before the item, so in a causal text tower each item's own token has already
+  read where it goes (in "spatial" the first-named item's token cannot know its half).
 """
 
 import numpy as np
@@ -35,15 +39,39 @@ def right_left_caption(left_class, right_class):
     return f"a {CLASS_NAMES[right_class]} on the right and a {CLASS_NAMES[left_class]} on the left"
 
 
+def left_first_caption(left_class, right_class):
+    return f"on the left a {CLASS_NAMES[left_class]} and on the right a {CLASS_NAMES[right_class]}"
+
+
+def right_first_caption(left_class, right_class):
+    return f"on the right a {CLASS_NAMES[right_class]} and on the left a {CLASS_NAMES[left_class]}"
+
+
 PAIR_FORMS = {"and": pair_caption, "left_right": left_right_caption,
-              "right_left": right_left_caption}
+              "right_left": right_left_caption, "left_first": left_first_caption,
+              "right_first": right_first_caption}
 CAPTION_STYLES = {"plain": {"and": 1.0},
-                  "spatial": {"and": 0.5, "left_right": 0.25, "right_left": 0.25}}
+                  "spatial": {"and": 0.5, "left_right": 0.25, "right_left": 0.25},
+                  "layout_first": {"and": 0.5, "left_first": 0.25, "right_first": 0.25}}
+CAPTION_EXAMPLES = {"and": "'a X and a Y' (X left)", "left_right": "'a X on the left and a Y on "
+                    "the right'", "right_left": "'a Y on the right and a X on the left'",
+                    "left_first": "'on the left a X and on the right a Y'",
+                    "right_first": "'on the right a Y and on the left a X'"}
 SPATIAL_WORDS = ("on", "the", "left", "right")
 
 
 def single_caption(item_class):
     return f"a {CLASS_NAMES[item_class]}"
+
+
+def describe_captions(style):
+    """The pair captions of a style in words, for training records: e.g. "pair captions half
+    'a X and a Y' (X left), a quarter 'on the left a X and on the right a Y', ..."."""
+    check_caption_style(style)
+    shares = {1.0: "all", 0.5: "half", 0.25: "a quarter"}
+    parts = [f"{shares[share]} {CAPTION_EXAMPLES[form]}"
+             for form, share in CAPTION_STYLES[style].items()]
+    return "pair captions " + ", ".join(parts)
 
 
 def compose_pairs(left_items, right_items):
@@ -94,7 +122,7 @@ def sample_batch(images, labels, rng, batch_size, single_share=0.25, captions="p
         rng: np.random.Generator.
         batch_size: number of compositions.
         single_share: probability that a composition is a single item.
-        captions: caption style, "plain" or "spatial" (see the module docstring). With "plain"
+        captions: caption style, one of `CAPTION_STYLES` (see the module docstring). With "plain"
             the random draws are exactly those of the first tiny model's data.
         return_meanings: also return what each image shows as an int (batch,): left * 10 +
             right for pairs, 100 + item for singles (equal for captions of the same image).

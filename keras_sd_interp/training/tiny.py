@@ -234,7 +234,9 @@ class TinyTrainer:
         return float(np.mean(losses[-200:])) if losses else float("nan")
 
     def export(self, record, bundle_dir=bundled.ASSETS_DIR):
-        """Writes the bundle (EMA weights for the text encoder and U-Net) with `record`."""
+        """Writes the bundle (EMA weights for the text encoder and U-Net) with `record` and the
+        model's own fields (text encoder, captions, vocabulary, steps); returns the record
+        written."""
         live = [v.numpy() for v in self.diffusion_vars]
         for var, ema in zip(self.diffusion_vars, self.ema_vars):
             var.assign(ema)
@@ -251,14 +253,19 @@ class TinyTrainer:
         )
         for var, value in zip(self.diffusion_vars, live):
             var.assign(value)
+        return record
 
 
 DATA_DESCRIPTION = ("Fashion-MNIST train split (60,000 items), 32x64 compositions: 75% pairs "
                     "'a X and a Y', 25% singles 'a X'; 10% empty captions")
-SPATIAL_DATA_DESCRIPTION = (
-    "Fashion-MNIST train split (60,000 items), 32x64 compositions: 75% pairs, 25% singles "
-    "'a X'; pair captions half 'a X and a Y' (X left), a quarter 'a X on the left and a Y on "
-    "the right', a quarter 'a Y on the right and a X on the left'; 10% empty captions")
+
+
+def data_description(style):
+    """The training data in words, for the record (the first tiny model's words for "plain")."""
+    if style == "plain":
+        return DATA_DESCRIPTION
+    return ("Fashion-MNIST train split (60,000 items), 32x64 compositions: 75% pairs, 25% "
+            f"singles 'a X'; {compositions.describe_captions(style)}; 10% empty captions")
 
 
 def train_tiny(trainer, autoencoder_steps, diffusion_steps, max_minutes=None, export=True,
@@ -284,12 +291,12 @@ def train_tiny(trainer, autoencoder_steps, diffusion_steps, max_minutes=None, ex
     record = {
         "command": command,
         "seed": trainer.seed,
-        "data": DATA_DESCRIPTION if trainer.captions == "plain" else SPATIAL_DATA_DESCRIPTION,
+        "data": data_description(trainer.captions),
         "autoencoder_mse_last_batch": ae_mse,
         "noise_mse_recent": loss,
         "ema_decay": trainer.ema_decay,
         "minutes_this_run": dict(minutes, total=round((time.time() - started) / 60, 1)),
     }
-    trainer.export(record, bundle_dir)
+    record = trainer.export(record, bundle_dir)
     print(f"wrote the bundle to {bundle_dir}")
     return record

@@ -152,11 +152,12 @@ def held_out_compositions(images, labels, num, seed=1):
     return composed, meanings
 
 
-def retrieval_accuracy(clip, tokenizer, images, meanings, batch_size=500):
+def retrieval_accuracy(clip, tokenizer, images, meanings, batch_size=500,
+                       forms=("and", "left_right", "right_left")):
     """Image -> caption top-1 accuracy among the 110 captions of each wording.
 
     Args: clip (keras_cv.models.CLIP); tokenizer (WordTokenizer); images uint8 (n, 32, 64);
-    meanings (n,).
+    meanings (n,); forms: the wordings scored (keys of `compositions.PAIR_FORMS`).
     Returns: dict wording -> accuracy, plus "and_pairs" / "and_singles" (the "and" wording on
     pair images / single images only).
     """
@@ -165,7 +166,7 @@ def retrieval_accuracy(clip, tokenizer, images, meanings, batch_size=500):
         for i in range(0, len(images), batch_size)
     ])
     result = {}
-    for form in compositions.PAIR_FORMS:
+    for form in forms:
         captions, candidates = candidate_captions(form)
         text_emb = np.asarray(text_embeddings(clip, *clip_tokens(tokenizer, captions)))
         hits = candidates[np.argmax(image_emb @ text_emb.T, axis=1)] == meanings
@@ -176,10 +177,11 @@ def retrieval_accuracy(clip, tokenizer, images, meanings, batch_size=500):
     return result
 
 
-DATA_DESCRIPTION = (
-    "Fashion-MNIST train split (60,000 items), 32x64 compositions padded to 64x64x3: 75% pairs, "
-    "25% singles 'a X'; pair captions (style 'spatial') half 'a X and a Y' (X left), a quarter "
-    "'a X on the left and a Y on the right', a quarter 'a Y on the right and a X on the left'")
+def data_description(style):
+    """The training data in words, for the record (style: a `compositions.CAPTION_STYLES` key)."""
+    return ("Fashion-MNIST train split (60,000 items), 32x64 compositions padded to 64x64x3: "
+            f"75% pairs, 25% singles 'a X'; {compositions.describe_captions(style)} "
+            f"(style {style!r})")
 
 
 def train_tiny_clip(trainer, clip_dir, eval_images, eval_labels, eval_size=2000,
@@ -193,7 +195,7 @@ def train_tiny_clip(trainer, clip_dir, eval_images, eval_labels, eval_size=2000,
     record = {
         "command": command,
         "seed": trainer.seed,
-        "data": DATA_DESCRIPTION if trainer.captions == "spatial" else trainer.captions,
+        "data": data_description(trainer.captions),
         "captions": trainer.captions,
         "steps": int(trainer.step),
         "batch_size": trainer.batch_size,
@@ -214,13 +216,15 @@ def train_tiny_clip(trainer, clip_dir, eval_images, eval_labels, eval_size=2000,
             record[key] = previous.get(key, record[key])
     save_tiny_clip(trainer.clip, record, clip_dir)
     images, meanings = held_out_compositions(eval_images, eval_labels, eval_size)
+    forms = ["and"] + [form for form in compositions.CAPTION_STYLES[trainer.captions]
+                       if form != "and"]
     record["retrieval_top1"] = retrieval_accuracy(load_tiny_clip(clip_dir), trainer.tokenizer,
-                                                  images, meanings)
+                                                  images, meanings, forms=forms)
     record["retrieval_protocol"] = (
         f"{eval_size} held-out compositions of Fashion-MNIST test-split items (seed 1, 75% "
         "pairs / 25% singles); for each image the caption of highest cosine among all 110 "
         "captions of one wording (100 ordered pairs + 10 singles 'a X') must have the image's "
-        "classes in its order; one accuracy per wording ('and', 'left_right', 'right_left'), "
+        f"classes in its order; one accuracy per wording ({', '.join(map(repr, forms))}), "
         "'and' also split into pair and single images; the float16 weights as written")
     save_tiny_clip(trainer.clip, record, clip_dir)
     return record
