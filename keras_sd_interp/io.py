@@ -38,6 +38,27 @@ def atomic_path(path):
         raise
 
 
+def png_data_uri(image):
+    """A uint8 array (as `save_image` takes) -> "data:image/png;base64,..." for an <img src>.
+
+    For images of a few hundred bytes that belong to one page: inline, they cost no file
+    (each file takes a whole filesystem block, 4 KiB here, however small it is).
+    """
+    import base64
+    import io as bytes_io
+
+    from PIL import Image
+
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.dtype != np.uint8:
+        raise ValueError(f"png_data_uri wants a uint8 array, got dtype {image.dtype}")
+    buffer = bytes_io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def save_image(path, image):
     """Saves a uint8 array (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) as an image file.
 

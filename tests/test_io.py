@@ -22,6 +22,21 @@ def test_atomic_path_keeps_compound_suffix_and_leaves_nothing_on_failure(tmp_pat
     assert sorted(os.listdir(tmp_path)) == ["model.weights.h5"]
 
 
+def test_png_data_uri_decodes_to_the_image():
+    import base64
+    import io as bytes_io
+
+    from PIL import Image
+
+    image = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4) * 10
+    uri = io.png_data_uri(image)
+    assert uri.startswith("data:image/png;base64,")
+    decoded = Image.open(bytes_io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    np.testing.assert_array_equal(np.asarray(decoded), image)
+    with pytest.raises(ValueError, match="uint8.*float32"):
+        io.png_data_uri(image.astype(np.float32))
+
+
 def test_save_image_accepts_a_single_channel(tmp_path):
     from PIL import Image
 

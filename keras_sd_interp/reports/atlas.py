@@ -6,8 +6,11 @@ lines of JavaScript; `search.json` holds the same for tools). No server: open `i
     experiments.atlas.build_atlas(unet, run_dir, viz_jobs, activity_job, files, convs=[9])
 
 Layout: index.html, layers/{group}.html, units/{group}/{unit}.html with its images beside it
-({unit}_{job}.png visualizations, {unit}_top{i}.png heat layers at the site's resolution, laid
-over the generated image by CSS), examples/{prompt}.png, circuits/paper_{rank}.html. A link to a
+({unit}_{job}.png visualizations, which the layer pages show too), examples/{prompt}.png,
+circuits/paper_{rank}.html. The images only a unit page shows (the top examples' heat layers at
+the site's resolution, laid over the generated image by CSS, and an SAE latent's preview) are
+inline PNG data URIs: a few hundred bytes each, they would otherwise cost a 4 KiB block apiece
+(the full tiny atlas: 190 MB on disk with them as files, for 52 MB of bytes). A link to a
 unit that was not built (a part built with --units) is plain text, so every link resolves.
 """
 
@@ -65,30 +68,28 @@ class AtlasFiles:
             viz.append({"label": VIZ_LABELS.get(job, job), "src": name})
         top_value = max([t["value"] for t in record["top"]] + [1e-8])
         examples = []
-        for i, example in enumerate(record["top"]):
-            name = f"{unit}_top{i}.png"
-            io.save_image(self._path(folder, name), heat_rgba(example["map"], top_value))
-            examples.append({**{k: v for k, v in example.items() if k != "map"}, "heat": name,
+        for example in record["top"]:
+            examples.append({**{k: v for k, v in example.items() if k != "map"},
+                             "heat": io.png_data_uri(heat_rgba(example["map"], top_value)),
                              "image": f"../../examples/{example['prompt_index']}.png"})
         return {"record": record, "viz": viz, "examples": examples,
-                "preview": self._preview(folder, unit, record.get("preview")),
+                "preview": self._preview(record.get("preview")),
                 "incoming": self._links(record["incoming"], built),
                 "outgoing": self._links(record["outgoing"], built),
                 "curve": curve_points(record["activity"]),
                 "first_t": record["timesteps"][0], "last_t": record["timesteps"][-1]}
 
-    def _preview(self, folder, unit, preview):
-        """Saves an SAE latent's before / amplified / ablated images; the template's list."""
+    def _preview(self, preview):
+        """An SAE latent's before / amplified / ablated images (inline) for the template."""
         if not preview:
             return None
         shown = []
         for key, label in PREVIEW:
-            name = f"{unit}_{key}.png"
-            io.save_image(self._path(folder, name), np.asarray(preview[key]))
             if key == "amplified":
                 label = f"x{preview['amplify']:g}: {label}"
             change = preview.get(f"change_{key}")
-            shown.append({"src": name, "label": label, "change": change})
+            shown.append({"src": io.png_data_uri(np.asarray(preview[key])), "label": label,
+                          "change": change})
         return {"prompt": preview["prompt"], "peak": preview["peak"], "images": shown}
 
     def write(self, by_group, circuits, images):
