@@ -211,7 +211,7 @@ def test_eval_tiny_flags(args, expected):
     ("train_tiny_clip", ["--vision_width=100"], "must be a positive multiple of 64"),
     ("train_tiny_clip", ["--vision_patch_size=7"], "must divide the 64x64 input"),
     ("train_tiny_clip", ["--text_heads=3"], "must divide the text width 64"),
-    ("train_tiny_clip", ["--captions=fancy"], "value should be one of <plain|spatial>"),
+    ("train_tiny_clip", ["--captions=fancy"], "value should be one of <layout_first|plain|spatial>"),
 ])
 def test_other_script_flags(name, args, expected):
     assert expected in flag_error(name, *args)
