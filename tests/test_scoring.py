@@ -54,6 +54,20 @@ def test_judge_scores_captions_by_their_items(compositions):
     assert caption_items("a coat") == [(4, "middle")]
 
 
+def test_layout_first_captions_and_their_subjects():
+    from keras_sd_interp.scoring.judge import subject_spec
+
+    assert caption_items("on the right a shirt and on the left a bag") == [(6, "right"),
+                                                                            (8, "left")]
+    assert caption_items("on the left a t-shirt and on the right a boot") == [(0, "left"),
+                                                                              (9, "right")]
+    prompt = "on the right a shirt and on the left a bag"
+    assert subject_spec(None, prompt, "shirt") == {"tokens": [5], "class": 6, "cell": "right"}
+    assert subject_spec(None, prompt, "bag") == {"tokens": [11], "class": 8, "cell": "left"}
+    assert subject_spec(None, "a sneaker and a bag", "bag")["cell"] == "right"
+    assert subject_spec(None, "a bag", "bag")["cell"] == "middle"
+
+
 def test_judge_refuses_what_it_cannot_read():
     with pytest.raises(ValueError, match="cannot read 'a cat'.*sneaker"):
         caption_items("a cat")

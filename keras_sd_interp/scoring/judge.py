@@ -25,8 +25,11 @@ def subject_spec(pipe, prompt, subject):
     if subject not in words:
         raise ValueError(f"subject {subject!r} is not a word of prompt {prompt!r}")
     position = words.index(subject)
-    cell = "middle" if "and" not in words else ("left" if position < words.index("and")
-                                                else "right")
+    try:   # the item the subject names, in the order the caption names them
+        cell = caption_items(prompt)[words[:position].count("and")][1]
+    except (ValueError, IndexError):
+        cell = "middle" if "and" not in words else ("left" if position < words.index("and")
+                                                    else "right")
     return {"tokens": [position + 1], "class": CLASS_NAMES.index(subject), "cell": cell}
 
 
@@ -44,7 +47,8 @@ def judge_scorer(judge):
 
 
 CAPTION_FORMS = ("a X", "a X and a Y", "a X on the left and a Y on the right",
-                 "a Y on the right and a X on the left")
+                 "a Y on the right and a X on the left", "on the left a X and on the right a Y",
+                 "on the right a Y and on the left a X")
 
 
 def caption_items(text):
@@ -55,6 +59,8 @@ def caption_items(text):
     items = []
     for part in parts:
         words = part.split()
+        if len(words) == 5 and words[:2] == ["on", "the"] and words[3] == "a":
+            words = ["a", words[4], "on", "the", words[2]]   # "on the left a X": place first
         where = words[2:] if len(words) > 2 else None
         if len(words) < 2 or words[0] != "a" or words[1] not in CLASS_NAMES or \
                 where not in (None, ["on", "the", "left"], ["on", "the", "right"]):
