@@ -47,16 +47,21 @@ def png_data_uri(image):
     import base64
     import io as bytes_io
 
+    buffer = bytes_io.BytesIO()
+    _pil_image(image, "png_data_uri").save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _pil_image(image, caller):
+    """A uint8 array (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) -> a PIL image."""
     from PIL import Image
 
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     if image.dtype != np.uint8:
-        raise ValueError(f"png_data_uri wants a uint8 array, got dtype {image.dtype}")
-    buffer = bytes_io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+        raise ValueError(f"{caller} wants a uint8 array, got dtype {image.dtype}")
+    return Image.fromarray(image)
 
 
 def save_image(path, image):
@@ -64,15 +69,9 @@ def save_image(path, image):
 
     The format follows the extension (.png, .jpg, ...).
     """
-    from PIL import Image
-
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[..., 0]
-    if image.dtype != np.uint8:
-        raise ValueError(f"save_image wants a uint8 array, got dtype {image.dtype}")
+    picture = _pil_image(image, "save_image")
     with atomic_path(path) as tmp:
-        Image.fromarray(image).save(tmp)
+        picture.save(tmp)
 
 
 def load_image(path, channels=None):
