@@ -34,7 +34,7 @@ def main(argv):
     noise = pipe.sampler.initial_noise(1, 0).numpy()
     clean, _ = ct.clean_run(pipe, prompt, noise, components, FLAGS.num_steps, 5.0)
     corruption = ct.Corruption()
-    corruption.set((1, 8, 64), [2], 0.25, seed=0)
+    corruption.set((1, pipe.max_length, 64), [2], 0.25, seed=0)
 
     def batched():
         ct.restored_images(pipe, prompt, noise, clean, corruption, [[c] for c in components],

@@ -1,14 +1,17 @@
 """Trains the bundled tiny text-to-image model on real Fashion-MNIST compositions and writes
 its bundle to {--run_dir}/bundle (ship it with --bundle_dir=keras_sd_interp/assets/tiny).
 
-    python scripts/train_tiny.py --run_dir=runs/tiny2 --bundle_dir=runs/tiny2/bundle  # 86 min
+The shipped model (docs/tiny_clip.md): the U-Net under the frozen text tower of the shipped tiny
+CLIP, on that CLIP's captions, reusing the shipped autoencoder (82 min here):
 
-The U-Net under the frozen tiny CLIP's text tower, on its captions, reusing the shipped
-autoencoder (see docs/tiny_clip.md):
+    python scripts/train_tiny.py --autoencoder_from=keras_sd_interp/assets/tiny \
+        --run_dir=runs/tiny --bundle_dir=runs/tiny/bundle
 
-    python scripts/train_tiny.py --text_encoder=clip --clip_dir=keras_sd_interp/assets/tiny_clip \
-        --autoencoder_from=keras_sd_interp/assets/tiny --run_dir=/work/runs/tiny_clip_unet \
-        --bundle_dir=/work/runs/tiny_clip_unet/bundle
+The model bundled before issue 21 (now candidates/tiny_joint): text encoder and U-Net trained
+jointly, after an autoencoder of its own (86 min):
+
+    python scripts/train_tiny.py --text_encoder=joint --run_dir=runs/tiny2 \
+        --bundle_dir=runs/tiny2/bundle
 
 Rerunning with the same --run_dir resumes from its last checkpoint; a rerun whose --seed,
 --batch_size, --text_encoder or --captions differ from the run's refuses, naming the flag.
@@ -35,7 +38,7 @@ flags.DEFINE_string("bundle_dir", None, "Where to write the bundle (default: {--
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_integer("batch_size", 64, "Compositions per step.")
 flags.DEFINE_integer("autoencoder_steps", 1200, "Autoencoder steps in all.")
-flags.DEFINE_integer("diffusion_steps", 20000, "Text encoder + U-Net steps in all.")
+flags.DEFINE_integer("diffusion_steps", 6000, "Text encoder + U-Net steps in all.")
 flags.DEFINE_float("learning_rate", 7e-4, "AdamW learning rate of the text encoder + U-Net.")
 flags.DEFINE_float("ema_decay", 0.999, "Decay of the exported EMA weights.")
 flags.DEFINE_float("max_minutes", 82.0, "Stop the diffusion phase after this many minutes "
@@ -43,8 +46,8 @@ flags.DEFINE_float("max_minutes", 82.0, "Stop the diffusion phase after this man
 flags.DEFINE_bool("init_from_bundle", False, "With no checkpoint in --run_dir, continue from "
                   "the weights and step counts of --bundle_dir's bundle (default: the shipped "
                   "one), with a fresh optimizer state.")
-flags.DEFINE_enum("text_encoder", "joint", list(TEXT_ENCODERS), "joint: trained with the "
-                  "U-Net; clip: the frozen text tower of the tiny CLIP in --clip_dir.")
+flags.DEFINE_enum("text_encoder", "clip", list(TEXT_ENCODERS), "clip (the shipped model): the "
+                  "frozen text tower of the tiny CLIP in --clip_dir; joint: trained with the U-Net.")
 flags.DEFINE_string("clip_dir", tiny_clip.ASSETS_DIR, "The tiny CLIP (written by "
                     "scripts/train_tiny_clip.py), for --text_encoder=clip.")
 flags.DEFINE_enum("captions", None, sorted(CAPTION_STYLES), "Caption style (default: plain "

@@ -117,7 +117,7 @@ def test_clip_dirs_checked_with_the_scorer(empty_dir):
     message = flag_error("causal_trace", "--model=sd14", "--prompt=a photo of a bottle",
                          "--subject=bottle", f"--clip_dir={empty_dir}")
     assert "config.json is missing from --clip_dir" in message
-    message = flag_error("train_tiny", f"--clip_dir={empty_dir}")
+    message = flag_error("train_tiny", "--text_encoder=joint", f"--clip_dir={empty_dir}")
     assert "is for --text_encoder=clip; --text_encoder=joint trains its own" in message
 
 

@@ -25,7 +25,7 @@ def runs(pipe):
     noise = pipe.sampler.initial_noise(1, 0).numpy()
     clean, clean_image = ct.clean_run(pipe, PROMPT, noise, components, STEPS, 5.0)
     corruption = ct.Corruption()
-    corruption.set((1, 8, 64), subject_spec(pipe, PROMPT, SUBJECT)["tokens"], 0.5, seed=0)
+    corruption.set((1, pipe.max_length, 64), subject_spec(pipe, PROMPT, SUBJECT)["tokens"], 0.5, seed=0)
     return dict(components=components, noise=noise, clean=clean, clean_image=clean_image,
                 corruption=corruption)
 

@@ -5,13 +5,13 @@ import numpy as np
 
 from keras_sd_interp import editing, lens
 from keras_sd_interp.editing.evaluate import context_reach
-from keras_sd_interp.models.tiny_clip import ASSETS_DIR, pipeline_with_text_tower
+from keras_sd_interp.models.tiny_clip import pipeline_with_text_tower
 
 PROMPTS = ["a sneaker and a bag", "a sneaker"]
 
 
 def test_concept_edit_moves_its_own_token_and_every_position_edit_moves_the_rest(tmp_path):
-    pipe = pipeline_with_text_tower(ASSETS_DIR, "candidates/tiny_clip_unet", str(tmp_path))
+    pipe = pipeline_with_text_tower("candidates/tiny_clip", "candidates/tiny_clip_unet", str(tmp_path))
     assert pipe.record["text_layers"] == 2
     before = np.asarray(pipe.encode_prompts(PROMPTS))
     concept = editing.diffquickfix(pipe, "sneaker", "coat", positions="concept")

@@ -79,7 +79,7 @@ def test_trace_with_nothing_and_recording_leave_images_bit_identical(pipe):
     np.testing.assert_array_equal(empty.images, plain.images)
     np.testing.assert_array_equal(recorded.images, plain.images)
     probs = tr["spatial_transformer_3.attn2.probs"]
-    assert probs.shape == (1, 4, 32, 8)
+    assert probs.shape == (1, 4, 32, pipe.max_length)
     np.testing.assert_allclose(probs.sum(-1), STEPS, rtol=1e-5)  # STEPS softmaxes summed
     assert len(tr.sites()) == 16
     assert tr.memory_bytes() == sum(tr.get(key.split("|")[0]).nbytes for key in tr.sites())
@@ -106,7 +106,7 @@ def test_per_step_records_equal_eager_recomputation(pipe):
 
 def corrupt_subject(pipe, scale=3.0):
     """Edit: Gaussian noise on the text embeddings of 'sneaker' and 'bag' (tokens 2 and 5)."""
-    noise = tf.random.stateless_normal((1, 8, 64), seed=[1, 2]) * scale
+    noise = tf.random.stateless_normal((1, pipe.max_length, 64), seed=[1, 2]) * scale
     return sites.add(noise, axis=1, indices=[2, 5])
 
 
@@ -182,12 +182,13 @@ def test_text_encoder_sites_equal_numpy_clip_layer(pipe):
 
     x = got["resid_pre"]
     h = norm(x, layer.layer_norm1)
-    split = lambda y: y.reshape(8, heads, width // heads).transpose(1, 0, 2)  # noqa: E731
+    n = pipe.max_length
+    split = lambda y: y.reshape(n, heads, width // heads).transpose(1, 0, 2)  # noqa: E731
     q, k, v = (split(dense(h, d)) for d in (attn.q_proj, attn.k_proj, attn.v_proj))
-    scores = q @ k.transpose(0, 2, 1) * attn.scale + np.triu(np.full((8, 8), -np.inf), 1)
+    scores = q @ k.transpose(0, 2, 1) * attn.scale + np.triu(np.full((n, n), -np.inf), 1)
     probs = np.exp(scores - scores.max(-1, keepdims=True))
     probs /= probs.sum(-1, keepdims=True)
-    z = (probs @ v).transpose(1, 0, 2).reshape(8, width)
+    z = (probs @ v).transpose(1, 0, 2).reshape(n, width)
     out = dense(z, attn.out_proj)
     mid = x + out
     f = dense(norm(mid, layer.layer_norm2), layer.fc1)
@@ -284,9 +285,11 @@ def test_text_sites_are_listed_with_shapes(pipe):
     from keras_sd_interp.reports.unet import text_report
 
     shapes = text_site_shapes(pipe.text_encoder)
-    assert len(shapes) == 2 + 2 * 6
-    assert shapes["text.layer_1.attn.probs"] == (4, 8, 8)
-    assert shapes["text.layer_0.attn.z"] == (8, 64)
+    n, layers = pipe.max_length, pipe.record["text_layers"]
+    assert (n, layers) == (13, 6)                       # the shipped tiny CLIP's text tower
+    assert len(shapes) == 2 + layers * 6
+    assert shapes["text.layer_1.attn.probs"] == (4, n, n)
+    assert shapes["text.layer_0.attn.z"] == (n, 64)
     report = text_report(pipe.text_encoder)
     assert "text.final_norm" in report and "sampler.eps" in report
     assert set(shapes) <= set(lens.list_sites(pipe))

@@ -55,7 +55,8 @@ def test_replace_everywhere_with_the_same_prompt_equals_the_source(pipe):
     result = p2p.PromptToPrompt(pipe, SOURCE, [SOURCE], controller, num_steps=STEPS,
                                 images_per_prompt=2).generate(seed=SEED, guidance=GUIDANCE)
     assert result.images.shape == (2, 2, 32, 64, 1)
-    np.testing.assert_array_equal(result.edits[0], result.source)
+    # Equal up to float32 round-off: the edit is another row of the same batched matmuls.
+    np.testing.assert_allclose(result.edits[0], result.source, atol=1e-4)
     assert np.abs(result.source[0] - result.source[1]).mean() > 0.02  # two different seeds
 
 
@@ -139,7 +140,7 @@ def test_replacement_mapper_shares_a_split_word():
 def test_cross_replace_steps_forms(pipe):
     tokens = Tokens(pipe)
     table = steps.cross_alpha(tokens, EDITS[:1], 0.5, 9)   # theirs: int(0.5 * 10) = 5 rows
-    assert table.shape == (9, 1, 8) and table[:, 0, 0].tolist() == [1] * 5 + [0] * 4
+    assert table.shape == (9, 1, pipe.max_length) and table[:, 0, 0].tolist() == [1] * 5 + [0] * 4
     table = steps.cross_alpha(tokens, EDITS[:1], {"default_": (0.2, 1.0), "bag": 0.3}, 9)
     assert table[:, 0, 5].tolist() == [1] * 3 + [0] * 6          # "bag" is token 5
     assert table[:, 0, 2].tolist() == [0] * 2 + [1] * 7

@@ -2,7 +2,7 @@
 
 Same sub-layers, same creation order and so the same weight order as keras-cv's
 `TextEncoder` (`CLIPEmbedding`, 12 `CLIPEncoderLayer`s, a final `LayerNormalization`), so
-keras-cv's `kcv_encoder.h5` loads unchanged; the tiny model's 2-layer encoder is built from the
+keras-cv's `kcv_encoder.h5` loads unchanged; the tiny model's 6-layer encoder is built from the
 same layers. Sites, for layer i (batch first, T tokens, D width, H heads):
 
     text.embed                     (batch, T, D)    token + position embeddings

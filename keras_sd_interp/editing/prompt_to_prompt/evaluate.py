@@ -76,12 +76,14 @@ def _merge(store, name, scores):
 
 
 def replace_eval(pipe, judge, cases, seeds, controller, num_steps=25, guidance=5.0,
-                 threshold=0.3, start_blend=0.2, carrier=7):
+                 threshold=0.3, start_blend=0.2, carrier=None):
     """Replace the right item of every case: without blend ("p2p"), with local blend from the
     item words' maps ("p2p_blend", as theirs; "p2p_blend_minmax", the maps scaled to 0..1) and
-    from the token that carries the right item on the first tiny model ("p2p_blend_carrier",
-    position `carrier`), and the plain baseline ("plain").
+    from one token position ("p2p_blend_carrier", position `carrier`, default the last end token,
+    which carried the right item in the tiny model trained before issue 21), and the plain
+    baseline ("plain").
     Returns {condition: summary}, and the first case's images per condition for a figure."""
+    carrier = pipe.max_length - 1 if carrier is None else carrier
     noise = seed_noise(pipe, seeds)
     editors, store, first = {}, {}, None
     for left, right, targets in cases:
