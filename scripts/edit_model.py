@@ -28,9 +28,10 @@ flags.DEFINE_string("target", "bag", "Word or phrase it should become (tiny: a c
 flags.DEFINE_string("prompts_file", None, "Prompts the edit is fitted on, one per line, each "
                     "naming --concept (default: the model's templates).")
 flags.DEFINE_float("lam", 0.01, "Regulariser lambda (> 0).")
-flags.DEFINE_enum("positions", "all", ["concept", "span", "all"], "Key rows: the concept's last "
+flags.DEFINE_enum("positions", None, ["concept", "span", "all"], "Key rows: the concept's last "
                   "sub-token ('concept', the papers' last subject token), all its sub-tokens "
-                  "('span'), or those and every later token ('all', tiny's default).")
+                  "('span'), or those and every later token ('all'). Default: 'concept' for "
+                  "diffquickfix (the papers'), 'all' for locoedit.")
 flags.DEFINE_list("keep", [], "Phrases whose outputs the edit must keep (UCE-style); tiny: "
                   "class words, or 'others': every class but the concept and the target.")
 flags.DEFINE_string("layers", "auto", "locoedit: comma-separated cross-attention layers, or "
@@ -194,9 +195,10 @@ def main(argv):
 
     pipe = pipeline_from_flags(FLAGS)
     common = dict(num_steps=FLAGS.num_steps, guidance=FLAGS.guidance)
+    positions = FLAGS.positions or ("concept" if FLAGS.method == "diffquickfix" else "all")
     if FLAGS.method == "diffquickfix":
         edit = editing.diffquickfix(pipe, FLAGS.concept, FLAGS.target, FLAGS.lam,
-                                    positions=FLAGS.positions, keep=FLAGS.keep, prompts=prompts)
+                                    positions=positions, keep=FLAGS.keep, prompts=prompts)
     else:
         found = None
         if layers is None:
@@ -208,7 +210,7 @@ def main(argv):
             print(f"LocoGen: best window {layers}, target score "
                   f"{found['best_target_score']:.3f} ({scorer_name})")
         edit = editing.locoedit(pipe, [(FLAGS.concept, FLAGS.target)], layers, FLAGS.lam,
-                                keep=FLAGS.keep, positions=FLAGS.positions, prompts=prompts)
+                                keep=FLAGS.keep, positions=positions, prompts=prompts)
         if found is not None:
             edit.info["locogen"] = found  # every window's score, written in the JSON
     shown = drawn_prompts(pipe, FLAGS.concept, FLAGS.target, FLAGS.keep, prompts)

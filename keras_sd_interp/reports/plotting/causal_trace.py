@@ -45,13 +45,14 @@ def unet_effect_figure(components, effects, blocks, title="", errors=None):
 
 def text_map_figure(maps, token_labels, titles, title=""):
     """Heat maps (layers, tokens), one per component kind, side by side."""
-    figure, axes = plt.subplots(1, len(maps), figsize=(3.2 * len(maps) + 1, 0.5 * len(maps[0]) + 1.6),
-                                squeeze=False)
+    panel_width = max(3.2, 0.3 * len(token_labels))   # room for one upright label per token
+    figure, axes = plt.subplots(1, len(maps), figsize=(panel_width * len(maps) + 1,
+                                                       0.5 * len(maps[0]) + 1.6), squeeze=False)
     limit = max(float(np.nanmax(np.abs(m))) for m in maps) or 1.0
     for ax, effect_map, name in zip(axes[0], maps, titles):
         image = ax.imshow(effect_map, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
         ax.set_xticks(range(len(token_labels)))
-        ax.set_xticklabels(token_labels, rotation=60, fontsize=7)
+        ax.set_xticklabels(token_labels, rotation=90, fontsize=7)
         ax.set_yticks(range(len(effect_map)))
         ax.set_yticklabels([f"layer {i}" for i in range(len(effect_map))], fontsize=7)
         ax.set_title(name, fontsize=9)
