@@ -8,7 +8,8 @@ the 32x32 half (or both) whose cell the Fashion-MNIST judge classifies as that w
 items the judge finds in neither half are counted and skipped. The mask is the word's DAAM map
 min-max normalised and thresholded at tau. Baselines: the uniform map (mask = whole image), a
 random single (layer, head) map, and the other word's map. Also: DAAM's mIoU at other taus, each token position's mask against each
-half (the tiny model's position cues: "and" and the last <end>), every single layer (heads
+half (where a model routes each item: its own word, or, on the tiny model bundled before
+issue 21, "and" and the last <end>), every single layer (heads
 averaged), every head index (layers averaged) and every (layer, head). The same run also scores
 the maps with text rollout (`daam.trace(..., text_rollout=True)`: each word also takes the maps
 of the later tokens that carry it through the causal text encoder), under "rollout". Writes

@@ -12,13 +12,13 @@ int(start_blend * num_steps) on, the latent outside the mask is the source's.
 (Theirs at 512 px reads only the 16x16 layers: `factors=(4,)`.)
 
 `normalize="max"` divides by the map's maximum, as theirs; `"minmax"` maps its minimum to 0
-and its maximum to 1 first (as DAAM does), for a model whose maps never fall near zero: on
-tiny a word's summed map stays above a third of its peak everywhere, so 0.3 of the maximum is
-the whole latent (docs/prompt_to_prompt.md).
+and its maximum to 1 first (as DAAM does), for a model whose maps never fall near zero (on
+the tiny model bundled before issue 21 a word's summed map stayed above a third of its peak
+everywhere, so 0.3 of the maximum was the whole latent; docs/prompt_to_prompt.md).
 
 `positions` (one list of token positions per prompt) replaces `words` for a model whose item
-is carried by other tokens than its word: on tiny the right item's map is the last padding
-token's (position 7; docs/daam.md), the item word's own map is nearly flat.
+is carried by other tokens than its word (that earlier tiny model read its right item from the
+last padding token; docs/daam.md).
 """
 
 import dataclasses
