@@ -20,7 +20,7 @@ def compositions():
 
     items, labels = load_fashion_mnist("test")
     images, texts, meanings = comp.sample_batch(items, labels, np.random.default_rng(3), 200,
-                                                captions="spatial", return_meanings=True)
+                                                captions="layout_first", return_meanings=True)
     other = [(i + 1 + np.flatnonzero(np.roll(meanings, -i - 1) != meanings[i])[0]) % 200
              for i in range(200)]
     return images[..., None], texts, [texts[j] for j in other]
